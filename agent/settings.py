@@ -1,0 +1,194 @@
+"""Settings: explicit argument > `DADANG_*` environment > `dadang.toml` > default.
+
+`DADANG_HOME` (default `~/.dadang`) holds the config file and every piece of state, so moving it
+moves the whole assistant.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from agent.errors import ConfigError
+
+CONFIG_FILE = "dadang.toml"
+_toml_path: ContextVar[Path | None] = ContextVar("dadang_toml_path", default=None)
+
+
+def default_home() -> Path:
+    """`DADANG_HOME`, or `~/.dadang`."""
+    return Path(os.environ.get("DADANG_HOME") or Path.home() / ".dadang").expanduser()
+
+
+def _system_timezone() -> str:
+    try:
+        import tzlocal
+
+        name = tzlocal.get_localzone_name()
+        return name or "UTC"
+    except Exception:  # tzlocal can fail in odd containers; UTC is a safe default
+        return "UTC"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads `dadang.toml`; a broken file is a ConfigError naming the line, not a stack trace."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        path = _toml_path.get()
+        if path is not None and path.is_file():
+            try:
+                self._data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"{path} is not valid TOML ({exc}); fix it, or move it away and run "
+                    "`dadang init` to write a fresh one"
+                ) from exc
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    """Everything a user can configure; each field is also `DADANG_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DADANG_", extra="forbid")
+
+    home: Path = Field(default_factory=default_home)
+    """Data directory: config, SQLite database, logs, downloads."""
+    database_url: str | None = None
+    """SQLAlchemy URL; default `sqlite:///$DADANG_HOME/dadang.db`. `postgresql://…` works too."""
+    llm_base_url: str = "http://127.0.0.1:8000/v1"
+    """OpenAI-compatible endpoint (vLLM `vllm serve` listens on :8000/v1)."""
+    llm_model: str | None = None
+    """Model name to request; default: the first model `/v1/models` lists."""
+    llm_api_key: SecretStr | None = None
+    """Bearer token if the server was started with `--api-key`."""
+    llm_timeout: float = 120.0
+    """Seconds to wait for a whole model answer."""
+    llm_connect_timeout: float = 5.0
+    """Seconds to wait for a connection to the model server."""
+    llm_max_retries: int = 4
+    """Retries on 429/5xx/connection errors, with exponential backoff and jitter."""
+    llm_thinking: bool = False
+    """Let Qwen3 hybrid models think before answering (slower, better on hard turns)."""
+    llm_max_tokens: int = 2048
+    """Upper bound on one model answer."""
+    llm_temperature: float = 0.7
+    """Sampling temperature."""
+    llm_stream: bool = True
+    """Stream answers (SSE); off uses plain JSON responses."""
+    telegram_token: SecretStr | None = None
+    """Bot token from @BotFather; without it Telegram is off."""
+    telegram_api_base: str = "https://api.telegram.org/bot"
+    """Bot API base URL; tests and self-hosted Bot API servers point it elsewhere."""
+    telegram_allowed_users: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    """Telegram user ids admitted without pairing; the first one is the owner."""
+    telegram_poll_timeout: int = 30
+    """Long-polling timeout in seconds."""
+    http_host: str = "127.0.0.1"
+    """Where the HTTP app (/healthz, /metrics) listens."""
+    http_port: int = 8765
+    """Port of the HTTP app; 0 picks a free one."""
+    timezone: str = Field(default_factory=_system_timezone)
+    """IANA time zone for users who did not set their own."""
+    owner_name: str = Field(default_factory=lambda: os.environ.get("USER") or "owner")
+    """How the assistant addresses the owner."""
+    max_concurrent_turns: int = 256
+    """Conversations processed at the same time (each waits on the model)."""
+    max_inbound_chars: int = 16000
+    """Longer messages are refused with an explanation instead of filling the context."""
+    history_messages: int = 20
+    """Past messages of the conversation put into each prompt."""
+    max_tool_steps: int = 6
+    """Model ⇄ tool round trips allowed in one turn."""
+    shutdown_grace: float = 10.0
+    """Seconds in-flight turns get to finish on SIGTERM before they are requeued."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log verbosity."""
+
+    @field_validator("telegram_allowed_users", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            try:
+                return [int(p) for p in parts if p]
+            except ValueError as exc:
+                raise ValueError(
+                    "DADANG_TELEGRAM_ALLOWED_USERS must be comma-separated numeric Telegram ids"
+                ) from exc
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai"
+            ) from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @property
+    def config_path(self) -> Path:
+        """Where `dadang.toml` lives."""
+        return self.home / CONFIG_FILE
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL with the embedded default filled in."""
+        return self.database_url or f"sqlite:///{self.home / 'dadang.db'}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Resolve settings for `DADANG_HOME` (or `home=`); errors become ConfigError with the fix.
+
+    Raises:
+        ConfigError: the config file or a variable is invalid.
+    """
+    home = Path(overrides["home"]).expanduser() if "home" in overrides else default_home()
+    token = _toml_path.set(home / CONFIG_FILE)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings ({problems}); check {home / CONFIG_FILE} and DADANG_* variables, "
+            "then run `dadang doctor`"
+        ) from exc
+    finally:
+        _toml_path.reset(token)

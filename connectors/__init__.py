@@ -1,0 +1,1 @@
+"""Chat channels (Telegram, terminal, web later) that turn channel updates into `InboundMessage`s."""

@@ -1,0 +1,98 @@
+"""Engine and session factory for SQLite (WAL) and PostgreSQL with one code path.
+
+Users write whatever URL they know (`sqlite:///…`, `postgresql://…`); the async driver is chosen
+here so the rest of the code never cares which database it runs on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+_SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+
+
+def async_url(url: str | URL) -> URL:
+    """Return `url` with the async driver Dadang uses for its backend."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in _ASYNC_DRIVERS:
+        raise ValueError(
+            f"unsupported database {backend!r}: set DADANG_DATABASE_URL to sqlite:///… or "
+            "postgresql://…"
+        )
+    return parsed.set(drivername=_ASYNC_DRIVERS[backend])
+
+
+def sync_url(url: str | URL) -> URL:
+    """Return `url` with a blocking driver, for Alembic and the CLI's short commands."""
+    parsed = make_url(url)
+    return parsed.set(drivername=_SYNC_DRIVERS[parsed.get_backend_name()])
+
+
+def is_sqlite(url: str | URL) -> bool:
+    """True when `url` points at SQLite (the embedded default)."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run while a turn writes; busy_timeout rides out short write contention
+    # instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Database:
+    """An engine plus its session factory: the one handle every store receives."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    url: URL
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite backend."""
+        return self.url.get_backend_name() == "sqlite"
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def open_database(url: str | URL, *, pool_size: int = 10) -> Database:
+    """Create the engine for `url`; nothing connects until the first query."""
+    target = async_url(url)
+    kwargs: dict[str, Any] = {}
+    if target.get_backend_name() == "sqlite":
+        # aiosqlite runs each connection in its own thread; a small pool keeps writers few.
+        kwargs["pool_size"] = 4
+        kwargs["max_overflow"] = 4
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = pool_size
+        kwargs["pool_pre_ping"] = True
+        kwargs["connect_args"] = {"connect_timeout": 5}
+    if target.database in (None, "", ":memory:") and target.get_backend_name() == "sqlite":
+        kwargs = {"poolclass": NullPool}
+    engine = create_async_engine(target, **kwargs)
+    if target.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    return Database(engine=engine, sessions=sessions, url=target)

@@ -1,0 +1,1 @@
+"""Alembic environment for Dadang's schema; revisions are append-only."""
