@@ -1,1 +1,1 @@
-"""Dadang's hands: tools the agent can call (time, notes now; HTTP, browser, calendar, files later)."""
+"""Dadang's hands: tools the agent calls (time and notes now; HTTP, browser, files later)."""

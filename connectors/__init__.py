@@ -1,1 +1,1 @@
-"""Chat channels (Telegram, terminal, web later) that turn channel updates into `InboundMessage`s."""
+"""Chat channels (Telegram, terminal, web later) that turn updates into `InboundMessage`s."""

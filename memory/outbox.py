@@ -50,14 +50,15 @@ class OutboxStore:
             return item.id
 
     async def due(
-        self, *, now: datetime | None = None, limit: int = 500
+        self, *, channels: frozenset[str], now: datetime | None = None, limit: int = 500
     ) -> list[tuple[int, str, str]]:
-        """(id, channel, chat id) of pending rows whose time has come, oldest first."""
+        """(id, channel, chat id) of pending rows of `channels` that are due, oldest first."""
         query = (
             select(OutboxItem.id, OutboxItem.channel, OutboxItem.chat_id)
             .where(
                 OutboxItem.status == OutboxStatus.PENDING,
                 OutboxItem.next_attempt_at <= (now or utcnow()),
+                OutboxItem.channel.in_(channels),
             )
             .order_by(OutboxItem.id)
             .limit(limit)
@@ -109,9 +110,15 @@ class OutboxStore:
             )
             await session.commit()
 
-    async def delivered(self, item_id: int) -> None:
-        """Mark a row delivered."""
-        await self._set(item_id, status=OutboxStatus.DELIVERED, delivered_at=utcnow())
+    async def delivered(self, item_id: int, *, parts_sent: int, channel_ids: list[str]) -> None:
+        """Mark a row delivered with the ids the channel gave its parts."""
+        await self._set(
+            item_id,
+            status=OutboxStatus.DELIVERED,
+            delivered_at=utcnow(),
+            parts_sent=parts_sent,
+            channel_message_ids=",".join(channel_ids),
+        )
 
     async def retry(self, item_id: int, *, error: str, delay: float) -> None:
         """Put a row back to pending, due after `delay` seconds."""

@@ -1,0 +1,49 @@
+"""What flows through a turn, and the dependencies its nodes receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from agent.llm import LLMClient
+from automation.tools import ToolRegistry
+from memory.conversations import ConversationStore
+from memory.db import Database
+
+
+class TurnState(TypedDict, total=False):
+    """One turn's state; every field is overwritten by the next turn's input.
+
+    The conversation history lives in the database (the source of truth), not in this state, so
+    a turn restarted after a crash begins from the same history and never sees itself twice.
+    """
+
+    inbound_id: int
+    user_id: int
+    conversation_id: int
+    user_name: str
+    timezone: str
+    text: str
+    messages: list[dict[str, Any]]
+    steps: int
+    pending_calls: bool
+    reply: str
+    prompt_tokens: int
+    completion_tokens: int
+    model_calls: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnDeps:
+    """Built once at start and passed to every node (LangGraph runtime context)."""
+
+    llm: LLMClient
+    tools: ToolRegistry
+    db: Database
+    conversations: ConversationStore
+    history_messages: int = 20
+    max_tool_steps: int = 6
+    thinking: bool = False
+    stream: bool = True
+    max_tokens: int = 2048
+    temperature: float = 0.7

@@ -1,0 +1,1 @@
+"""The runtime: per-conversation queues, the outbox, lifecycle and the HTTP app."""

@@ -1,0 +1,68 @@
+"""Fixed replies the runtime sends without the model, in the user's language."""
+
+from __future__ import annotations
+
+import re
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "pairing": {
+        "en": "Hi! I'm a private assistant. To use me, ask my owner to run:\n"
+        "dadang pair approve {code}",
+        "zh": "你好！我是私人助理。如需使用，请让我的主人运行：\ndadang pair approve {code}",
+    },
+    "paired": {
+        "en": "You're in! Say hello whenever you like.",
+        "zh": "已通过配对！随时和我聊吧。",
+    },
+    "unavailable": {
+        "en": "The model is unavailable right now; your message is kept and will be answered "
+        "as soon as it is back.",
+        "zh": "模型暂时不可用；你的消息已保存，恢复后会立即回复。",
+    },
+    "failed": {
+        "en": "Sorry, I couldn't answer that ({reason}). Please try rephrasing or shortening it.",
+        "zh": "抱歉，这条消息我没能回答（{reason}）。请换个说法或缩短一些再试。",
+    },
+    "too_long": {
+        "en": "That message is too long for me ({length} characters, limit {limit}). "
+        "Please send a shorter one or split it.",
+        "zh": "这条消息太长了（{length} 个字符，上限 {limit}）。请缩短或分几次发送。",
+    },
+    "start": {
+        "en": "Hi, I'm Dadang, your assistant. Just talk to me — ask, plan, or tell me what to "
+        "remember. /help shows more.",
+        "zh": "你好，我是搭档，你的私人助理。直接和我说话就行——提问、安排事情，或让我记住什么。"
+        "/help 查看更多。",
+    },
+    "help": {
+        "en": "Talk to me in plain words. I can tell the time in your zone, remember notes "
+        '("remember that…") and list them. Commands: /start, /help.',
+        "zh": "直接用自然语言和我说话。我可以告诉你当地时间、帮你记笔记（“记住……”）并列出来。"
+        "命令：/start、/help。",
+    },
+    "unknown_command": {
+        "en": "I don't know the command /{command}. Try /help.",
+        "zh": "我不认识 /{command} 这个命令。试试 /help。",
+    },
+    "unsupported": {
+        "en": "I can only read text messages for now.",
+        "zh": "我目前只能读文字消息。",
+    },
+}
+
+
+def language_of(text: str, hint: str | None = None) -> str:
+    """`zh` or `en`: the text decides when it is clear, else the channel's language hint."""
+    if _CJK.search(text):
+        return "zh"
+    if text.strip() and any(c.isalpha() for c in text):
+        return "en"
+    return "zh" if (hint or "").lower().startswith("zh") else "en"
+
+
+def reply(key: str, language: str, **values: object) -> str:
+    """A fixed reply in `language` (English if it has no translation)."""
+    texts = _TEXTS[key]
+    return texts.get(language, texts["en"]).format(**values)

@@ -1,0 +1,267 @@
+"""The runtime: wires storage, model, graph, connectors and delivery into one process.
+
+Flow of a message: connector → `submit` (identity, pairing, dedupe, persist) → conversation queue
+→ `TurnRunner` (graph) → reply + outbox row in one transaction → `OutboxDelivery` → connector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from agent.graph.builder import build_graph, open_checkpointer
+from agent.graph.state import TurnDeps
+from agent.llm import LLMClient
+from agent.metrics import Metrics
+from agent.runtime.delivery import OutboxDelivery
+from agent.runtime.health import ModelHealth
+from agent.runtime.queues import ConversationQueues
+from agent.runtime.replies import language_of, reply
+from agent.runtime.turns import TurnRunner
+from agent.settings import Settings
+from automation.tools import ToolRegistry
+from automation.tools.builtin import register as register_builtin_tools
+from connectors.base import Admission, Connector, InboundMessage
+from memory.conversations import ConversationStore
+from memory.db import Database, open_database
+from memory.identities import IdentityStore
+from memory.models import MessageStatus
+from memory.outbox import OutboxStore
+
+log = logging.getLogger(__name__)
+
+_KNOWN_COMMANDS = frozenset({"start", "help"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stores:
+    """The storage handles the runtime uses."""
+
+    db: Database
+    identities: IdentityStore
+    conversations: ConversationStore
+    outbox: OutboxStore
+
+
+class Runtime:
+    """One running assistant: start it, feed it messages, stop it."""
+
+    def __init__(self, settings: Settings, connectors: list[Connector]) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.connectors = {c.id: c for c in connectors}
+        db = open_database(settings.effective_database_url)
+        self.stores = Stores(
+            db=db,
+            identities=IdentityStore(db),
+            conversations=ConversationStore(db),
+            outbox=OutboxStore(db),
+        )
+        self.llm = LLMClient(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            timeout=settings.llm_timeout,
+            connect_timeout=settings.llm_connect_timeout,
+            max_retries=settings.llm_max_retries,
+            observer=self.metrics.observe_llm,
+        )
+        self.tools = ToolRegistry()
+        register_builtin_tools(self.tools)
+        self.health = ModelHealth(self.llm)
+        self.delivery = OutboxDelivery(self.stores.outbox, self.connectors, self.metrics)
+        self._stack = AsyncExitStack()
+        self._queues: ConversationQueues | None = None
+        self._started_connectors: list[Connector] = []
+        self.connector_errors: dict[str, str] = {}
+
+    async def start(self) -> None:
+        """Open the checkpointer, recover unfinished work, start delivery and the connectors."""
+        checkpointer = await self._stack.enter_async_context(open_checkpointer(self.stores.db.url))
+        graph = build_graph(checkpointer)
+        deps = TurnDeps(
+            llm=self.llm,
+            tools=self.tools,
+            db=self.stores.db,
+            conversations=self.stores.conversations,
+            history_messages=self.settings.history_messages,
+            max_tool_steps=self.settings.max_tool_steps,
+            thinking=self.settings.llm_thinking,
+            stream=self.settings.llm_stream,
+            max_tokens=self.settings.llm_max_tokens,
+            temperature=self.settings.llm_temperature,
+        )
+        runner = TurnRunner(
+            graph=graph,
+            deps=deps,
+            conversations=self.stores.conversations,
+            identities=self.stores.identities,
+            outbox=self.stores.outbox,
+            health=self.health,
+            metrics=self.metrics,
+            connectors=self.connectors,
+            default_timezone=self.settings.timezone,
+            wake_outbox=self.delivery.wake,
+        )
+        self._queues = ConversationQueues(runner, max_concurrent=self.settings.max_concurrent_turns)
+        await self.stores.identities.ensure_owner(name=self.settings.owner_name)
+        await self.health.start()
+        await self.delivery.start()
+        pending = await self.stores.conversations.pending(channels=frozenset(self.connectors))
+        if pending:
+            log.info("requeueing %d unanswered messages", len(pending))
+        for record in pending:
+            self._queues.submit(record)
+        self._update_depth()
+        for connector in self.connectors.values():
+            try:
+                await connector.start(self.submit)
+            except Exception as exc:  # one broken channel must not take the others down
+                log.error("connector %s did not start: %s", connector.id, exc)
+                self.connector_errors[connector.id] = str(exc)
+                self.metrics.errors.labels(kind=f"connector_{connector.id}").inc()
+                continue
+            self._started_connectors.append(connector)
+
+    async def stop(self) -> None:
+        """Stop input, let in-flight turns finish (or requeue them), flush the outbox, close."""
+        for connector in reversed(self._started_connectors):
+            try:
+                await connector.stop()
+            except Exception:
+                log.exception("connector %s did not stop cleanly", connector.id)
+        self._started_connectors.clear()
+        if self._queues is not None:
+            cancelled = await self._queues.drain(grace=self.settings.shutdown_grace)
+            if cancelled:
+                log.info("%d turns interrupted; they will run again at next start", cancelled)
+        await self.delivery.stop()
+        await self.health.stop()
+        await self._stack.aclose()
+        await self.llm.aclose()
+        await self.stores.db.dispose()
+
+    @property
+    def queue_depth(self) -> int:
+        """Messages waiting or in progress."""
+        return self._queues.depth if self._queues else 0
+
+    def _update_depth(self) -> None:
+        self.metrics.queue_depth.set(self.queue_depth)
+
+    async def submit(self, message: InboundMessage) -> Admission:
+        """Admit one inbound message; returns once it is durably stored (safe to acknowledge)."""
+        user_id = await self._resolve_user(message)
+        if user_id is None:
+            return await self._pairing(message)
+        language = language_of(message.text, message.language_code)
+        if message.command and message.command not in _KNOWN_COMMANDS | {"unsupported"}:
+            return await self._notice(
+                message, user_id, reply("unknown_command", language, command=message.command)
+            )
+        if message.command in _KNOWN_COMMANDS or message.command == "unsupported":
+            key = message.command or "unsupported"
+            return await self._notice(message, user_id, reply(key, language))
+        if len(message.text) > self.settings.max_inbound_chars:
+            return await self._notice(
+                message,
+                user_id,
+                reply(
+                    "too_long",
+                    language,
+                    length=len(message.text),
+                    limit=self.settings.max_inbound_chars,
+                ),
+            )
+        record = await self.stores.conversations.record_inbound(
+            user_id=user_id,
+            channel=message.channel,
+            chat_id=message.chat_id,
+            text=message.text,
+            channel_message_id=message.channel_message_id,
+        )
+        if record is None:
+            return Admission.DUPLICATE
+        self.metrics.messages_in.labels(channel=message.channel).inc()
+        if self._queues is not None:
+            self._queues.submit(record)
+        self._update_depth()
+        return Admission.QUEUED
+
+    async def _resolve_user(self, message: InboundMessage) -> int | None:
+        found = await self.stores.identities.user_for(message.channel, message.external_user_id)
+        if found is not None:
+            return found
+        ids = self.settings.telegram_allowed_users
+        if message.channel != "telegram" or not message.external_user_id.isdigit():
+            return None
+        if int(message.external_user_id) not in ids:
+            return None
+        # The first allow-listed id is the owner: Telegram and the terminal share one memory.
+        owner = await self.stores.identities.owner()
+        link_to = owner.id if owner and int(message.external_user_id) == ids[0] else None
+        return await self.stores.identities.link(
+            user_id=link_to,
+            channel=message.channel,
+            external_id=message.external_user_id,
+            display_name=message.display_name,
+        )
+
+    async def _pairing(self, message: InboundMessage) -> Admission:
+        pairing, new = await self.stores.identities.request_pairing(
+            channel=message.channel,
+            external_id=message.external_user_id,
+            chat_id=message.chat_id,
+            display_name=message.display_name,
+        )
+        if new:
+            log.info(
+                "pairing requested by %s:%s (code %s)",
+                message.channel,
+                message.external_user_id,
+                pairing.code,
+            )
+            await self.stores.outbox.add(
+                channel=message.channel,
+                chat_id=message.chat_id,
+                text=reply(
+                    "pairing", language_of(message.text, message.language_code), code=pairing.code
+                ),
+            )
+            self.delivery.wake()
+        return Admission.PAIRING
+
+    async def _notice(self, message: InboundMessage, user_id: int, text: str) -> Admission:
+        """Answer without the model (commands, refusals); the message is stored, deduplicated."""
+        record = await self.stores.conversations.record_inbound(
+            user_id=user_id,
+            channel=message.channel,
+            chat_id=message.chat_id,
+            text=message.text[: self.settings.max_inbound_chars] or "(empty)",
+            channel_message_id=message.channel_message_id,
+            status=MessageStatus.REJECTED,
+        )
+        if record is None:
+            return Admission.DUPLICATE
+        await self.stores.outbox.add(
+            channel=message.channel,
+            chat_id=message.chat_id,
+            text=text,
+            conversation_id=record.conversation_id,
+        )
+        self.delivery.wake()
+        return Admission.HANDLED
+
+    async def notify_paired(self, *, channel: str, chat_id: str, language: str = "en") -> None:
+        """Tell a newly admitted user they can talk now."""
+        await self.stores.outbox.add(
+            channel=channel, chat_id=chat_id, text=reply("paired", language)
+        )
+        self.delivery.wake()
+
+    async def wait_idle(self) -> None:
+        """Wait until no turn is queued or running (wrap in `asyncio.timeout`)."""
+        while self.queue_depth:  # noqa: ASYNC110 - depth changes in many places; polling is simplest
+            await asyncio.sleep(0.02)

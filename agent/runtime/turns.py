@@ -1,0 +1,143 @@
+"""Running one inbound message through the graph, and what happens when that fails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_core.runnables import RunnableConfig
+
+from agent.graph.builder import TurnGraph, thread_id
+from agent.graph.state import TurnDeps, TurnState
+from agent.llm import ModelError, ModelRequestError, ModelUnavailable
+from agent.metrics import Metrics
+from agent.runtime.health import ModelHealth
+from agent.runtime.replies import language_of, reply
+from connectors.base import Connector
+from memory.conversations import ConversationStore, InboundRecord, Usage
+from memory.identities import IdentityStore
+from memory.models import MessageStatus
+from memory.outbox import OutboxStore
+
+log = logging.getLogger(__name__)
+
+_TYPING_EVERY = 4.5
+
+
+@dataclass(kw_only=True)
+class TurnRunner:
+    """Processes one inbound message to exactly one stored reply."""
+
+    graph: TurnGraph
+    deps: TurnDeps
+    conversations: ConversationStore
+    identities: IdentityStore
+    outbox: OutboxStore
+    health: ModelHealth
+    metrics: Metrics
+    connectors: dict[str, Connector]
+    default_timezone: str
+    wake_outbox: Callable[[], None]
+
+    def __post_init__(self) -> None:
+        # Conversations told "the model is unavailable" during the current outage: told once.
+        self._notified: set[int] = set()
+
+    async def __call__(self, record: InboundRecord) -> None:
+        """Answer `record`, waiting out model outages; never drops or duplicates the reply."""
+        while True:
+            if not self.health.is_up:
+                await self._tell_unavailable(record)
+                await self.health.wait_up()
+            try:
+                await self._turn(record)
+            except ModelUnavailable as exc:
+                self.health.mark_down(str(exc))
+                self.metrics.errors.labels(kind="model_unavailable").inc()
+                continue
+            except ModelRequestError as exc:
+                await self._fail(record, reason=f"the model refused the request: {exc.status}")
+            except ModelError as exc:
+                log.warning("turn for message %s failed: %s", record.message_id, exc)
+                await self._fail(record, reason="the model's answer was unreadable")
+            self._notified.discard(record.conversation_id)
+            return
+
+    async def _turn(self, record: InboundRecord) -> None:
+        started = time.perf_counter()
+        await self.conversations.start_attempt(record.message_id)
+        user = await self.identities.get_user(record.user_id)
+        state: TurnState = {
+            "inbound_id": record.message_id,
+            "user_id": record.user_id,
+            "conversation_id": record.conversation_id,
+            "user_name": user.name if user else "the user",
+            "timezone": (user.timezone if user and user.timezone else self.default_timezone),
+            "text": record.text,
+        }
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id(record.conversation_id)}}
+        typing = asyncio.create_task(self._typing(record))
+        try:
+            result = await self.graph.ainvoke(
+                state,
+                config,
+                context=self.deps,
+                durability="exit",
+            )
+        finally:
+            typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await typing
+        self.health.mark_up()
+        outbox_id = await self.conversations.complete(
+            record,
+            reply=str(result.get("reply") or ""),
+            usage=Usage(
+                prompt_tokens=int(result.get("prompt_tokens") or 0),
+                completion_tokens=int(result.get("completion_tokens") or 0),
+            ),
+        )
+        self.metrics.turn_latency.observe(time.perf_counter() - started)
+        if outbox_id is not None:
+            self._wake()
+        checkpointer = self.graph.checkpointer
+        if checkpointer is not None and not isinstance(checkpointer, bool):
+            # History lives in `messages`; a finished turn's checkpoint is not needed again.
+            await checkpointer.adelete_thread(thread_id(record.conversation_id))
+
+    async def _typing(self, record: InboundRecord) -> None:
+        connector = self.connectors.get(record.channel)
+        if connector is None:
+            return
+        while True:
+            await connector.typing(record.chat_id)
+            await asyncio.sleep(_TYPING_EVERY)
+
+    async def _tell_unavailable(self, record: InboundRecord) -> None:
+        if record.conversation_id in self._notified:
+            return
+        self._notified.add(record.conversation_id)
+        await self.outbox.add(
+            channel=record.channel,
+            chat_id=record.chat_id,
+            text=reply("unavailable", language_of(record.text)),
+            conversation_id=record.conversation_id,
+        )
+        self._wake()
+
+    async def _fail(self, record: InboundRecord, *, reason: str) -> None:
+        self.metrics.errors.labels(kind="turn_failed").inc()
+        await self.conversations.complete(
+            record,
+            reply=reply("failed", language_of(record.text), reason=reason),
+            usage=Usage(),
+            status=MessageStatus.FAILED,
+        )
+        self._wake()
+
+    def _wake(self) -> None:
+        self.wake_outbox()

@@ -1,0 +1,109 @@
+"""The tool contract: a name, a pydantic argument model, a risk level and an async call.
+
+Built-in tools register through the same `ToolRegistry.register` a plug-in would use; the model
+sees `schemas()`, sorted by name so the prompt prefix stays stable for vLLM's prefix cache.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from memory.db import Database
+
+
+class RiskLevel(StrEnum):
+    """How much harm a call can do; the policy layer decides what each level requires."""
+
+    READ = "read"
+    WRITE = "write"
+    IRREVERSIBLE = "irreversible"
+    EXTERNAL_SEND = "external-send"
+    PAYMENT = "payment"
+
+
+class ToolError(Exception):
+    """A tool failed in a way the model should hear about (the text goes back to it)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolContext:
+    """What a tool may use: the acting user, their time zone, the database, and the clock."""
+
+    user_id: int
+    timezone: str
+    db: Database
+    now: datetime
+    source_message_id: int | None = None
+    """The inbound message that caused the call, for idempotent writes."""
+
+
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
+
+
+class Tool(abc.ABC, Generic[ArgsT]):
+    """A callable capability; subclasses set the class attributes and implement `run`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    args_model: type[ArgsT]
+    risk: ClassVar[RiskLevel] = RiskLevel.READ
+
+    @abc.abstractmethod
+    async def run(self, args: ArgsT, ctx: ToolContext) -> str:
+        """Do the work; the returned text is what the model reads."""
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI function schema the model sees."""
+        params = self.args_model.model_json_schema()
+        params.pop("title", None)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": params},
+        }
+
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        """Validate `arguments` and run; invalid arguments become a ToolError for the model.
+
+        Raises:
+            ToolError: the arguments do not match the schema, or the tool reported a failure.
+        """
+        try:
+            args = self.args_model.model_validate(arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ToolError(f"invalid arguments for {self.name}: {problems}") from exc
+        return await self.run(args, ctx)
+
+
+class ToolRegistry:
+    """The tools available to the agent."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool[Any]] = {}
+
+    def register(self, tool: Tool[Any]) -> None:
+        """Add a tool; a second tool with the same name is a programming error."""
+        if tool.name in self._tools:
+            raise ValueError(f"tool {tool.name!r} is already registered")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool[Any] | None:
+        """The tool called `name`, if any."""
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        """Registered tool names, sorted."""
+        return sorted(self._tools)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """Function schemas sorted by name (a stable prompt prefix)."""
+        return [self._tools[name].schema() for name in self.names()]

@@ -1,0 +1,12 @@
+"""Registration of the built-in tools, through the same call a plug-in uses."""
+
+from automation.tools.base import ToolRegistry
+from automation.tools.clock import CurrentTime
+from automation.tools.notes import ListNotes, RememberNote
+
+
+def register(registry: ToolRegistry) -> None:
+    """Add Dadang's built-in tools to `registry`."""
+    registry.register(CurrentTime())
+    registry.register(RememberNote())
+    registry.register(ListNotes())

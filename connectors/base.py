@@ -1,0 +1,114 @@
+"""The connector contract: channel updates in as `InboundMessage`, replies out via `send`."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundMessage:
+    """A user's message, normalised from any channel."""
+
+    channel: str
+    """Connector id (`telegram`, `cli`, …)."""
+    external_user_id: str
+    chat_id: str
+    text: str
+    channel_message_id: str | None
+    """Unique within the channel; a redelivered update carries the same id and is dropped."""
+    display_name: str | None = None
+    language_code: str | None = None
+    command: str | None = None
+    """`start`, `help`, … when the message is a slash command."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Button:
+    """An inline button; `data` comes back as a callback."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboundMessage:
+    """One part of a reply, already cut to the channel's size limit."""
+
+    chat_id: str
+    text: str
+    reply_to: str | None = None
+    buttons: list[list[Button]] = field(default_factory=list)
+
+
+class Admission(StrEnum):
+    """What the runtime did with an inbound message."""
+
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+    PAIRING = "pairing"
+    REFUSED = "refused"
+    HANDLED = "handled"
+
+
+InboundSink = Callable[[InboundMessage], Awaitable[Admission]]
+"""The runtime's entry point: persists the message and returns once it is safe to acknowledge."""
+
+
+class Connector(abc.ABC):
+    """A chat channel; register one per channel with the runtime."""
+
+    id: str
+    """Stable channel name stored with identities and messages."""
+    max_message_chars: int = 4096
+
+    @abc.abstractmethod
+    async def start(self, sink: InboundSink) -> None:
+        """Begin receiving; each message goes to `sink` and is acknowledged after it returns."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop receiving and release resources."""
+
+    @abc.abstractmethod
+    async def send(self, message: OutboundMessage) -> str:
+        """Deliver one part; returns the channel's message id.
+
+        Raises:
+            DeliveryError: the channel refused or failed (see `retryable`).
+        """
+
+    async def typing(self, chat_id: str) -> None:
+        """Show that the assistant is working (no-op where the channel has no such thing)."""
+        return None
+
+    def split(self, text: str) -> list[str]:
+        """Cut a reply into parts the channel accepts, preferring paragraph and line breaks."""
+        return split_text(text, self.max_message_chars)
+
+    def status(self) -> dict[str, object]:
+        """Health for `/healthz`."""
+        return {"ok": True}
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split `text` into chunks of at most `limit` characters at the nicest boundary available."""
+    text = text.strip() or "…"
+    parts: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind("\n\n"), -1)
+        if cut < limit // 2:
+            cut = window.rfind("\n")
+        if cut < limit // 2:
+            cut = max(window.rfind(". "), window.rfind("。"), window.rfind(" "))
+            cut = cut + 1 if cut >= limit // 2 else -1
+        if cut < limit // 2:
+            cut = limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text:
+        parts.append(text)
+    return parts

@@ -1,0 +1,276 @@
+"""Telegram via python-telegram-bot, long polling with acknowledge-after-persist.
+
+PTB's own Updater confirms updates on its next poll whether or not a handler finished, so a crash
+could lose a message. This connector polls itself: each update is handed to the runtime, which
+persists it, and only then is the offset advanced (which is what acknowledges it to Telegram).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import Application, ApplicationBuilder
+
+from connectors.base import Connector, InboundMessage, InboundSink, OutboundMessage
+from connectors.errors import ConnectorConfigError, DeliveryError
+from connectors.telegram.render import to_html
+
+log = logging.getLogger(__name__)
+
+_COMMANDS = [
+    BotCommand("start", "Start talking to your assistant / 开始"),
+    BotCommand("help", "What I can do / 帮助"),
+]
+_ALLOWED_UPDATES = ["message", "callback_query"]
+# Rendering HTML can lengthen a part (entities); split below the 4096 limit to leave room.
+_SPLIT_AT = 3800
+
+
+class TelegramConnector(Connector):
+    """The Telegram channel; chat ids and user ids are the Bot API's, as strings."""
+
+    id = "telegram"
+    max_message_chars = _SPLIT_AT
+
+    def __init__(
+        self, *, token: str, api_base: str, poll_timeout: int = 30, pool_size: int = 128
+    ) -> None:
+        file_base = api_base.rstrip("/")
+        file_base = (
+            file_base[: -len("/bot")] + "/file/bot" if file_base.endswith("/bot") else file_base
+        )
+        self._app: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(api_base)
+            .base_file_url(file_base)
+            .updater(None)
+            .connection_pool_size(pool_size)
+            .pool_timeout(30.0)
+            .get_updates_read_timeout(10.0)
+            .build()
+        )
+        self._poll_timeout = poll_timeout
+        self._task: asyncio.Task[None] | None = None
+        self._offset: int | None = None
+        self._healthy = False
+        self._last_error: str | None = None
+
+    @property
+    def bot_username(self) -> str | None:
+        """The bot's @username once started."""
+        return self._app.bot.username if self._healthy else None
+
+    async def start(self, sink: InboundSink) -> None:
+        """Check the token (getMe), drop any webhook, register commands, start polling.
+
+        Raises:
+            ConnectorConfigError: Telegram refused the token.
+        """
+        try:
+            await self._app.initialize()
+            await self._app.bot.delete_webhook()
+            await self._app.bot.set_my_commands(_COMMANDS)
+        except InvalidToken as exc:
+            raise ConnectorConfigError(
+                "Telegram refused the bot token; check DADANG_TELEGRAM_TOKEN (from @BotFather) "
+                "and run `dadang doctor`"
+            ) from exc
+        except TelegramError as exc:
+            raise ConnectorConfigError(
+                f"cannot reach the Telegram Bot API at DADANG_TELEGRAM_API_BASE: {exc}"
+            ) from exc
+        self._healthy = True
+        self._task = asyncio.create_task(self._poll(sink), name="telegram-poll")
+
+    async def stop(self) -> None:
+        """Stop polling; updates not yet acknowledged will be delivered again next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._offset is not None and self._healthy:
+            # Confirm what was persisted so a clean restart does not see it again (it would be
+            # deduplicated anyway).
+            with contextlib.suppress(TelegramError):
+                await self._app.bot._post(
+                    "getUpdates", {"offset": self._offset, "timeout": 0, "limit": 1}
+                )
+        with contextlib.suppress(TelegramError, RuntimeError):
+            await self._app.shutdown()
+
+    def status(self) -> dict[str, object]:
+        """Polling health for /healthz."""
+        return {"ok": self._healthy, "error": self._last_error}
+
+    async def _poll(self, sink: InboundSink) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                raw_updates = await self._app.bot._post(
+                    "getUpdates",
+                    {
+                        "offset": self._offset,
+                        "timeout": self._poll_timeout,
+                        "allowed_updates": _ALLOWED_UPDATES,
+                    },
+                    read_timeout=self._poll_timeout + 10,
+                )
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+                continue
+            except (InvalidToken, Forbidden) as exc:
+                self._healthy, self._last_error = False, f"token refused: {exc}"
+                log.error("Telegram refused the token while polling; check DADANG_TELEGRAM_TOKEN")
+                await asyncio.sleep(60)
+                continue
+            except TelegramError as exc:
+                self._last_error = str(exc)
+                log.warning("Telegram polling failed (%s); retrying in %.0f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+                continue
+            backoff = 1.0
+            self._healthy, self._last_error = True, None
+            for raw in raw_updates if isinstance(raw_updates, list) else []:
+                await self._deliver(raw, sink)
+
+    async def _deliver(self, raw: Any, sink: InboundSink) -> None:
+        """Hand one raw update to the runtime; advance the offset only once it is persisted."""
+        update_id = raw.get("update_id") if isinstance(raw, dict) else None
+        if not isinstance(update_id, int):
+            log.warning("dropping a Telegram update without update_id: %.200r", raw)
+            return
+        try:
+            update = Update.de_json(raw, self._app.bot)
+        except Exception:  # garbage from the wire must not stall the queue
+            log.warning("dropping an unreadable Telegram update %s", update_id, exc_info=True)
+            self._offset = update_id + 1
+            return
+        inbound = None
+        if update is not None and update.callback_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer()
+        elif update is not None:
+            inbound = _normalise(update)
+        if inbound is not None:
+            while True:
+                try:
+                    admission = await sink(inbound)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Not persisted (database down?): keep the update unconfirmed and retry, so
+                    # Telegram keeps it for us.
+                    log.exception("could not store Telegram update %s; retrying", update_id)
+                    await asyncio.sleep(2.0)
+            log.debug("update %s: %s", update_id, admission)
+        self._offset = update_id + 1
+
+    async def send(self, message: OutboundMessage) -> str:
+        """Send one part as HTML, falling back to plain text if Telegram cannot parse it."""
+        markup = None
+        if message.buttons:
+            markup = InlineKeyboardMarkup(
+                [
+                    [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+                    for row in message.buttons
+                ]
+            )
+        reply = (
+            ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
+            if message.reply_to and message.reply_to.isdigit()
+            else None
+        )
+        rendered = to_html(message.text)
+        try:
+            try:
+                sent = await self._app.bot.send_message(
+                    chat_id=int(message.chat_id),
+                    text=rendered if len(rendered) <= 4096 else message.text,
+                    parse_mode=ParseMode.HTML if len(rendered) <= 4096 else None,
+                    reply_markup=markup,
+                    reply_parameters=reply,
+                )
+            except BadRequest as exc:
+                if "parse entities" not in str(exc).lower():
+                    raise
+                sent = await self._app.bot.send_message(
+                    chat_id=int(message.chat_id),
+                    text=message.text,
+                    reply_markup=markup,
+                    reply_parameters=reply,
+                )
+        except RetryAfter as exc:
+            raise DeliveryError(
+                f"Telegram flood control: {exc}",
+                retryable=True,
+                retry_after=_seconds(exc.retry_after),
+            ) from exc
+        except (TimedOut, NetworkError) as exc:
+            if isinstance(exc, BadRequest):
+                raise DeliveryError(
+                    f"Telegram refused the message: {exc}", retryable=False
+                ) from exc
+            raise DeliveryError(f"Telegram unreachable: {exc}", retryable=True) from exc
+        except (Forbidden, InvalidToken) as exc:
+            raise DeliveryError(f"Telegram refused delivery: {exc}", retryable=False) from exc
+        except TelegramError as exc:
+            raise DeliveryError(f"Telegram error: {exc}", retryable=True) from exc
+        return str(sent.message_id)
+
+    async def typing(self, chat_id: str) -> None:
+        """Send the `typing` chat action; failures are irrelevant to the turn."""
+        with contextlib.suppress(TelegramError, ValueError):
+            await self._app.bot.send_chat_action(chat_id=int(chat_id), action="typing")
+
+
+def _seconds(value: Any) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)
+
+
+def _normalise(update: Update) -> InboundMessage | None:
+    message = update.message
+    if message is None or message.from_user is None or message.from_user.is_bot:
+        return None
+    user = message.from_user
+    text = message.text or message.caption or ""
+    command = None
+    if text.startswith("/"):
+        word = text.split(maxsplit=1)[0][1:]
+        command = word.split("@", 1)[0].lower() or None
+    elif not text:
+        command = "unsupported"
+    return InboundMessage(
+        channel="telegram",
+        external_user_id=str(user.id),
+        chat_id=str(message.chat.id),
+        text=text,
+        channel_message_id=f"{message.chat.id}:{message.message_id}",
+        display_name=user.full_name,
+        language_code=user.language_code,
+        command=command,
+    )
