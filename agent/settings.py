@@ -69,7 +69,9 @@ class _TomlSource(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     """Everything a user can configure; each field is also `DADANG_<FIELD>` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="DADANG_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="DADANG_", extra="forbid", use_attribute_docstrings=True
+    )
 
     home: Path = Field(default_factory=default_home)
     """Data directory: config, SQLite database, logs, downloads."""

@@ -1,0 +1,1 @@
+"""The `dadang` command line."""

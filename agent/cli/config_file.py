@@ -1,0 +1,56 @@
+"""Writing `dadang.toml` with every setting documented and commented out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from agent.settings import Settings
+
+_HEADER = """\
+# Dadang configuration. Every key can also be set as DADANG_<KEY> in the environment,
+# which wins over this file. Uncomment a line to change it; `dadang doctor` checks the result.
+"""
+
+
+def render_config(settings: Settings, *, chosen: dict[str, Any]) -> str:
+    """A commented TOML file; keys in `chosen` are written active, the rest commented out."""
+    lines = [_HEADER]
+    for name, field in Settings.model_fields.items():
+        if name == "home":
+            continue
+        doc = (field.description or "").strip()
+        if doc:
+            lines.append(f"# {doc}")
+        if name in chosen:
+            lines.append(f"{name} = {_toml_value(chosen[name])}")
+        else:
+            value = getattr(settings, name)
+            if value is None or isinstance(value, SecretStr):
+                lines.append(f"# {name} = ")
+            else:
+                lines.append(f"# {name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def write_config(path: Path, text: str) -> None:
+    """Write the config readable only by its owner (it may hold a bot token)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)

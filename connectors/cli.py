@@ -1,0 +1,89 @@
+"""The terminal channel: `dadang chat` talks to the same runtime as the local owner."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import uuid
+from collections.abc import Callable
+
+from connectors.base import Connector, InboundMessage, InboundSink, OutboundMessage
+
+LOCAL_USER = "local"
+LOCAL_CHAT = "local"
+
+
+class TerminalConnector(Connector):
+    """Reads lines from a prompt function and prints replies."""
+
+    id = "cli"
+    max_message_chars = 100_000
+
+    def __init__(
+        self,
+        *,
+        read_line: Callable[[], str] | None = None,
+        write: Callable[[str], None] | None = None,
+    ) -> None:
+        self._read_line = read_line or (lambda: input("you> "))
+        self._write = write or (lambda text: print(f"dadang> {text}\n", flush=True))
+        self._sink: InboundSink | None = None
+        self._replied = asyncio.Event()
+        self._counter = 0
+
+    async def start(self, sink: InboundSink) -> None:
+        """Remember the runtime's entry point; input is driven by `chat_loop`."""
+        self._sink = sink
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+        self._sink = None
+
+    async def send(self, message: OutboundMessage) -> str:
+        """Print a reply part."""
+        self._write(message.text)
+        self._replied.set()
+        self._counter += 1
+        return f"cli-{self._counter}"
+
+    async def say(self, text: str, *, message_id: str) -> None:
+        """Submit one line as the owner."""
+        if self._sink is None:
+            raise RuntimeError("the terminal connector is not started")
+        self._replied.clear()
+        await self._sink(
+            InboundMessage(
+                channel=self.id,
+                external_user_id=LOCAL_USER,
+                chat_id=LOCAL_CHAT,
+                text=text,
+                channel_message_id=message_id,
+            )
+        )
+
+    async def wait_reply(self, within: float) -> bool:
+        """Wait for the next printed reply; False on timeout."""
+        try:
+            async with asyncio.timeout(within):
+                await self._replied.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def chat_loop(self, *, reply_timeout: float = 300.0) -> None:
+        """Prompt, submit, print the answer; ends on EOF, Ctrl-C or `/exit`."""
+        while True:
+            try:
+                line = await asyncio.to_thread(self._read_line)
+            except (EOFError, KeyboardInterrupt):
+                return
+            text = line.strip()
+            if not text:
+                continue
+            if text in {"/exit", "/quit"}:
+                return
+            await self.say(text, message_id=f"cli-{uuid.uuid4().hex}")
+            if not await self.wait_reply(reply_timeout):
+                with contextlib.suppress(Exception):
+                    print("(still working; the answer will appear here)", file=sys.stderr)
