@@ -68,6 +68,10 @@ class Connector(abc.ABC):
     async def start(self, sink: InboundSink) -> None:
         """Begin receiving; each message goes to `sink` and is acknowledged after it returns."""
 
+    async def pause(self) -> None:
+        """Stop receiving new messages while sending still works (first step of shutdown)."""
+        return None
+
     @abc.abstractmethod
     async def stop(self) -> None:
         """Stop receiving and release resources."""

@@ -44,19 +44,28 @@ class OutboxDelivery:
         self._task = asyncio.create_task(self._loop(), name="outbox")
         self.wake()
 
-    async def stop(self, *, flush: float = 3.0) -> None:
-        """Give in-flight sends `flush` seconds, then stop (unsent rows stay for next start)."""
+    async def stop(self, *, flush: float = 5.0) -> None:
+        """Send what is due for up to `flush` seconds, then stop (the rest waits for next start)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        chats = list(self._busy_chats.values())
-        if chats:
-            _, pending = await asyncio.wait(chats, timeout=flush)
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            self._task = None
+        try:
+            async with asyncio.timeout(flush):
+                while True:
+                    await self._dispatch()
+                    if not self._busy_chats:
+                        break
+                    await asyncio.wait(list(self._busy_chats.values()))
+        except TimeoutError:
+            log.warning("outbox not flushed in %.0f s; the rest is sent at next start", flush)
+        except Exception:
+            log.exception("final outbox flush failed; the rest is sent at next start")
+        for task in list(self._busy_chats.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _loop(self) -> None:
         while True:

@@ -127,17 +127,22 @@ class Runtime:
 
     async def stop(self) -> None:
         """Stop input, let in-flight turns finish (or requeue them), flush the outbox, close."""
+        for connector in self._started_connectors:
+            try:
+                await connector.pause()
+            except Exception:
+                log.exception("connector %s did not pause cleanly", connector.id)
+        if self._queues is not None:
+            cancelled = await self._queues.drain(grace=self.settings.shutdown_grace)
+            if cancelled:
+                log.info("%d turns interrupted; they will run again at next start", cancelled)
+        await self.delivery.stop()
         for connector in reversed(self._started_connectors):
             try:
                 await connector.stop()
             except Exception:
                 log.exception("connector %s did not stop cleanly", connector.id)
         self._started_connectors.clear()
-        if self._queues is not None:
-            cancelled = await self._queues.drain(grace=self.settings.shutdown_grace)
-            if cancelled:
-                log.info("%d turns interrupted; they will run again at next start", cancelled)
-        await self.delivery.stop()
         await self.health.stop()
         await self._stack.aclose()
         await self.llm.aclose()

@@ -91,19 +91,22 @@ class TelegramConnector(Connector):
             await self._app.initialize()
             await self._app.bot.delete_webhook()
             await self._app.bot.set_my_commands(_COMMANDS)
-        except InvalidToken as exc:
+        except InvalidToken:
+            await self._app.bot.shutdown()
+            # `from None`: PTB's message repeats the token, which must not reach a log.
             raise ConnectorConfigError(
                 "Telegram refused the bot token; check DADANG_TELEGRAM_TOKEN (from @BotFather) "
                 "and run `dadang doctor`"
-            ) from exc
+            ) from None
         except TelegramError as exc:
+            await self._app.bot.shutdown()
             raise ConnectorConfigError(
                 f"cannot reach the Telegram Bot API at DADANG_TELEGRAM_API_BASE: {exc}"
             ) from exc
         self._healthy = True
         self._task = asyncio.create_task(self._poll(sink), name="telegram-poll")
 
-    async def stop(self) -> None:
+    async def pause(self) -> None:
         """Stop polling; updates not yet acknowledged will be delivered again next start."""
         if self._task is not None:
             self._task.cancel()
@@ -117,6 +120,11 @@ class TelegramConnector(Connector):
                 await self._app.bot._post(
                     "getUpdates", {"offset": self._offset, "timeout": 0, "limit": 1}
                 )
+            self._offset = None
+
+    async def stop(self) -> None:
+        """Stop polling and close the HTTP connections."""
+        await self.pause()
         with contextlib.suppress(TelegramError, RuntimeError):
             await self._app.shutdown()
 

@@ -19,10 +19,10 @@ async def bot_username(*, token: str, api_base: str) -> str:
     bot = Bot(token, base_url=api_base)
     try:
         me = await bot.get_me()
-    except InvalidToken as exc:
+    except InvalidToken:
         raise ConnectorConfigError(
             "the token was refused; check DADANG_TELEGRAM_TOKEN (from @BotFather)"
-        ) from exc
+        ) from None
     except TelegramError as exc:
         raise ConnectorConfigError(f"the Bot API is unreachable: {exc}") from exc
     finally:
