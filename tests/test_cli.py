@@ -13,7 +13,9 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vllm import FakeVLLM
 
 
-def dadang(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def dadang(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "agent.cli.main", *args],
         input=stdin,

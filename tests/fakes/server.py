@@ -69,14 +69,18 @@ class ThreadedServer:
             timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-        self._thread.start()
+        self._server, self._error = server, None
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread = thread
+        thread.start()
         deadline = time.monotonic() + timeout
         while not server.started:
-            if self._error is not None or not self._thread.is_alive():
-                raise RuntimeError(f"{self._name} failed to start") from self._error
-            if time.monotonic() > deadline:
+            failed = self._error is not None or not thread.is_alive()
+            if failed or time.monotonic() > deadline:
+                error = self._error
+                self.stop()  # leave the object restartable
+                if failed:  # e.g. a fixed port still in use: uvicorn exits its loop
+                    raise RuntimeError(f"{self._name} failed to start") from error
                 raise TimeoutError(f"{self._name} did not start within {timeout}s")
             time.sleep(0.005)
         self._port = int(server.servers[0].sockets[0].getsockname()[1])
