@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory.db import Database
-from memory.models import Conversation, Message, MessageStatus, OutboxItem
+from memory.models import Conversation, Message, MessageStatus, OutboxItem, OutboxStatus
+from memory.outbox import OutboxEntry
+from memory.types import utcnow
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,9 +57,19 @@ class ConversationStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # A chat's conversation never changes, so its id is looked up once per process.
+        self._conversation_ids: dict[tuple[str, str], int] = {}
 
     async def conversation_for(self, *, user_id: int, channel: str, chat_id: str) -> int:
         """The conversation of a chat, created on first use."""
+        cached = self._conversation_ids.get((channel, chat_id))
+        if cached is not None:
+            return cached
+        found = await self._conversation_for(user_id=user_id, channel=channel, chat_id=chat_id)
+        self._conversation_ids[(channel, chat_id)] = found
+        return found
+
+    async def _conversation_for(self, *, user_id: int, channel: str, chat_id: str) -> int:
         async with self._db.sessions() as session:
             found = await self._find(session, channel, chat_id)
             if found is not None:
@@ -95,23 +107,27 @@ class ConversationStore:
         conversation_id = await self.conversation_for(
             user_id=user_id, channel=channel, chat_id=chat_id
         )
-        row = Message(
-            conversation_id=conversation_id,
-            role="user",
-            text=text,
-            channel=channel,
-            channel_message_id=channel_message_id,
-            status=status,
+        statement = (
+            insert(Message)
+            .values(
+                conversation_id=conversation_id,
+                role="user",
+                text=text,
+                channel=channel,
+                channel_message_id=channel_message_id,
+                status=status,
+                attempts=0,
+                created_at=utcnow(),
+            )
+            .returning(Message.id, Message.created_at)
         )
-        async with self._db.sessions() as session:
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                return None
+        try:
+            async with self._db.engine.begin() as conn:
+                message_id, created_at = (await conn.execute(statement)).one()
+        except IntegrityError:
+            return None
         return InboundRecord(
-            message_id=row.id,
+            message_id=message_id,
             conversation_id=conversation_id,
             user_id=user_id,
             channel=channel,
@@ -119,7 +135,7 @@ class ConversationStore:
             text=text,
             channel_message_id=channel_message_id,
             attempts=0,
-            created_at=row.created_at,
+            created_at=created_at,
         )
 
     async def pending(self, *, channels: frozenset[str] | None = None) -> list[InboundRecord]:
@@ -163,23 +179,20 @@ class ConversationStore:
             .order_by(Message.id.desc())
             .limit(limit)
         )
-        async with self._db.sessions() as session:
-            rows = (await session.execute(query)).all()
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
         return [HistoryEntry(role=r, text=t, created_at=c) for r, t, c in reversed(rows)]
 
-    async def start_attempt(self, message_id: int) -> int:
-        """Count a new turn for the message; returns the attempt number."""
-        async with self._db.sessions() as session:
-            await session.execute(
+    async def count_requeue(self, message_ids: list[int]) -> None:
+        """Count one more attempt for messages requeued after a restart (poison detection)."""
+        if not message_ids:
+            return
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
                 update(Message)
-                .where(Message.id == message_id)
+                .where(Message.id.in_(message_ids))
                 .values(attempts=Message.attempts + 1)
             )
-            await session.commit()
-            attempts = await session.scalar(
-                select(Message.attempts).where(Message.id == message_id)
-            )
-        return int(attempts or 0)
 
     async def complete(
         self,
@@ -188,42 +201,69 @@ class ConversationStore:
         reply: str,
         usage: Usage,
         status: MessageStatus = MessageStatus.DONE,
-    ) -> int | None:
+    ) -> OutboxEntry | None:
         """Store the reply, its outbox row, and close the inbound message — atomically.
 
-        Returns the outbox id, or None when the message was already answered (a retried turn
-        racing a finished one), so the reply is never sent twice.
+        The outbox row is born claimed (`sending`) because this process delivers it right away;
+        a crash before delivery leaves it `sending`, and recovery re-sends it once. Returns None
+        when the message was already answered (a retried turn racing a finished one), so the reply
+        is never sent twice.
         """
-        async with self._db.sessions() as session, session.begin():
+        async with self._db.engine.begin() as session:
             closed = await session.execute(
                 update(Message)
                 .where(Message.id == inbound.message_id, Message.status == MessageStatus.PENDING)
                 .values(status=status)
             )
-            if closed.rowcount != 1:  # type: ignore[attr-defined]
+            if closed.rowcount != 1:
                 return None
-            answer = Message(
-                conversation_id=inbound.conversation_id,
-                role="assistant",
-                text=reply,
-                channel=inbound.channel,
-                reply_to_id=inbound.message_id,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-            )
-            session.add(answer)
-            await session.flush()
-            item = OutboxItem(
-                channel=inbound.channel,
-                chat_id=inbound.chat_id,
-                text=reply,
-                conversation_id=inbound.conversation_id,
-                message_id=answer.id,
-                reply_to_channel_message_id=None,
-            )
-            session.add(item)
-            await session.flush()
-            return item.id
+            now = utcnow()
+            answer_id = (
+                await session.execute(
+                    insert(Message)
+                    .values(
+                        conversation_id=inbound.conversation_id,
+                        role="assistant",
+                        text=reply,
+                        channel=inbound.channel,
+                        status=MessageStatus.DONE,
+                        reply_to_id=inbound.message_id,
+                        attempts=0,
+                        prompt_tokens=usage.prompt_tokens,
+                        completion_tokens=usage.completion_tokens,
+                        created_at=now,
+                    )
+                    .returning(Message.id)
+                )
+            ).scalar_one()
+            outbox_id = (
+                await session.execute(
+                    insert(OutboxItem)
+                    .values(
+                        channel=inbound.channel,
+                        chat_id=inbound.chat_id,
+                        text=reply,
+                        conversation_id=inbound.conversation_id,
+                        message_id=answer_id,
+                        status=OutboxStatus.SENDING,
+                        parts_sent=0,
+                        attempts=1,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                    .returning(OutboxItem.id)
+                )
+            ).scalar_one()
+        return OutboxEntry(
+            id=outbox_id,
+            channel=inbound.channel,
+            chat_id=inbound.chat_id,
+            text=reply,
+            parts_sent=0,
+            attempts=1,
+            reply_to_channel_message_id=None,
+            channel_message_ids=[],
+        )
 
     async def set_status(self, message_id: int, status: MessageStatus) -> None:
         """Close an inbound message without a stored reply (rejected or failed)."""

@@ -76,8 +76,8 @@ class IdentityStore:
 
     async def user_for(self, channel: str, external_id: str) -> int | None:
         """The user behind an identity, or None for a stranger."""
-        async with self._db.sessions() as session:
-            return await session.scalar(
+        async with self._db.engine.connect() as conn:
+            return await conn.scalar(
                 select(ChannelIdentity.user_id).where(
                     ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
                 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from memory.db import Database
 from memory.models import OutboxItem, OutboxStatus
@@ -38,16 +38,46 @@ class OutboxStore:
         self._db = db
 
     async def add(
-        self, *, channel: str, chat_id: str, text: str, conversation_id: int | None = None
-    ) -> int:
-        """Queue a message that has no stored assistant reply (notices, pairing prompts)."""
-        async with self._db.sessions() as session:
-            item = OutboxItem(
-                channel=channel, chat_id=chat_id, text=text, conversation_id=conversation_id
+        self,
+        *,
+        channel: str,
+        chat_id: str,
+        text: str,
+        conversation_id: int | None = None,
+        claimed: bool = False,
+    ) -> OutboxEntry:
+        """Queue a message that has no stored assistant reply (notices, pairing prompts).
+
+        `claimed` rows are born `sending` for a sender in this process (see `complete`).
+        """
+        now = utcnow()
+        statement = (
+            insert(OutboxItem)
+            .values(
+                channel=channel,
+                chat_id=chat_id,
+                text=text,
+                conversation_id=conversation_id,
+                status=OutboxStatus.SENDING if claimed else OutboxStatus.PENDING,
+                parts_sent=0,
+                attempts=1 if claimed else 0,
+                next_attempt_at=now,
+                created_at=now,
             )
-            session.add(item)
-            await session.commit()
-            return item.id
+            .returning(OutboxItem.id)
+        )
+        async with self._db.engine.begin() as conn:
+            item_id = (await conn.execute(statement)).scalar_one()
+        return OutboxEntry(
+            id=item_id,
+            channel=channel,
+            chat_id=chat_id,
+            text=text,
+            parts_sent=0,
+            attempts=1 if claimed else 0,
+            reply_to_channel_message_id=None,
+            channel_message_ids=[],
+        )
 
     async def due(
         self, *, channels: frozenset[str], now: datetime | None = None, limit: int = 500
@@ -63,71 +93,94 @@ class OutboxStore:
             .order_by(OutboxItem.id)
             .limit(limit)
         )
-        async with self._db.sessions() as session:
-            return [(i, c, chat) for i, c, chat in (await session.execute(query)).all()]
-
-    async def next_due_at(self) -> datetime | None:
-        """When the earliest pending row becomes due."""
-        async with self._db.sessions() as session:
-            return await session.scalar(
-                select(func.min(OutboxItem.next_attempt_at)).where(
-                    OutboxItem.status == OutboxStatus.PENDING
-                )
-            )
+        async with self._db.engine.connect() as conn:
+            return [(i, c, chat) for i, c, chat in (await conn.execute(query)).all()]
 
     async def claim(self, item_id: int) -> OutboxEntry | None:
         """Mark a pending row `sending` and return it; None if someone else took it."""
-        async with self._db.sessions() as session, session.begin():
-            taken = await session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.id == item_id, OutboxItem.status == OutboxStatus.PENDING)
-                .values(status=OutboxStatus.SENDING, attempts=OutboxItem.attempts + 1)
+        statement = (
+            update(OutboxItem)
+            .where(OutboxItem.id == item_id, OutboxItem.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.SENDING, attempts=OutboxItem.attempts + 1)
+            .returning(
+                OutboxItem.channel,
+                OutboxItem.chat_id,
+                OutboxItem.text,
+                OutboxItem.parts_sent,
+                OutboxItem.attempts,
+                OutboxItem.reply_to_channel_message_id,
+                OutboxItem.channel_message_ids,
             )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            row = await session.get(OutboxItem, item_id)
-            assert row is not None
-            return OutboxEntry(
-                id=row.id,
-                channel=row.channel,
-                chat_id=row.chat_id,
-                text=row.text,
-                parts_sent=row.parts_sent,
-                attempts=row.attempts,
-                reply_to_channel_message_id=row.reply_to_channel_message_id,
-                channel_message_ids=(row.channel_message_ids or "").split(",")
-                if row.channel_message_ids
-                else [],
-            )
+        )
+        async with self._db.engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+        if row is None:
+            return None
+        channel, chat_id, text, parts_sent, attempts, reply_to, sent_ids = row
+        return OutboxEntry(
+            id=item_id,
+            channel=channel,
+            chat_id=chat_id,
+            text=text,
+            parts_sent=parts_sent,
+            attempts=attempts,
+            reply_to_channel_message_id=reply_to,
+            channel_message_ids=sent_ids.split(",") if sent_ids else [],
+        )
 
     async def part_sent(self, item_id: int, *, parts_sent: int, channel_ids: list[str]) -> None:
         """Record progress through a split reply."""
-        async with self._db.sessions() as session:
-            await session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.id == item_id)
-                .values(parts_sent=parts_sent, channel_message_ids=",".join(channel_ids))
-            )
-            await session.commit()
+        await self._set(item_id, parts_sent=parts_sent, channel_message_ids=",".join(channel_ids))
 
     async def delivered(self, item_id: int, *, parts_sent: int, channel_ids: list[str]) -> None:
         """Mark a row delivered with the ids the channel gave its parts."""
-        await self._set(
-            item_id,
-            status=OutboxStatus.DELIVERED,
-            delivered_at=utcnow(),
-            parts_sent=parts_sent,
-            channel_message_ids=",".join(channel_ids),
+        await self.delivered_many([(item_id, parts_sent, channel_ids)])
+
+    async def delivered_many(self, rows: list[tuple[int, int, list[str]]]) -> None:
+        """Mark many rows delivered in one transaction (the sender batches its confirmations)."""
+        if not rows:
+            return
+        now = utcnow()
+        statement = (
+            update(OutboxItem)
+            .where(OutboxItem.id == bindparam("item_id"))
+            .values(
+                status=OutboxStatus.DELIVERED,
+                delivered_at=now,
+                parts_sent=bindparam("parts"),
+                channel_message_ids=bindparam("ids"),
+            )
         )
+        params = [{"item_id": i, "parts": p, "ids": ",".join(ids)} for i, p, ids in rows]
+        async with self._db.engine.begin() as conn:
+            await conn.execute(statement, params)
 
     async def retry(self, item_id: int, *, error: str, delay: float) -> None:
-        """Put a row back to pending, due after `delay` seconds."""
-        await self._set(
-            item_id,
-            status=OutboxStatus.PENDING,
-            last_error=error[:2000],
-            next_attempt_at=utcnow() + timedelta(seconds=delay),
-        )
+        """Put a row back to pending, due after `delay` seconds.
+
+        Later rows of the same chat are held back as long, so replies never overtake each other.
+        """
+        due = utcnow() + timedelta(seconds=delay)
+        async with self._db.sessions() as session, session.begin():
+            row = await session.get(OutboxItem, item_id)
+            if row is None:
+                return
+            row.status, row.last_error, row.next_attempt_at = (
+                OutboxStatus.PENDING,
+                error[:2000],
+                due,
+            )
+            await session.execute(
+                update(OutboxItem)
+                .where(
+                    OutboxItem.channel == row.channel,
+                    OutboxItem.chat_id == row.chat_id,
+                    OutboxItem.id > item_id,
+                    OutboxItem.status == OutboxStatus.PENDING,
+                    OutboxItem.next_attempt_at < due,
+                )
+                .values(next_attempt_at=due)
+            )
 
     async def failed(self, item_id: int, *, error: str) -> None:
         """Give up on a row (reported in metrics and `dadang doctor`)."""
@@ -155,8 +208,5 @@ class OutboxStore:
         return {status: int(n) for status, n in rows}
 
     async def _set(self, item_id: int, **values: object) -> None:
-        async with self._db.sessions() as session:
-            await session.execute(
-                update(OutboxItem).where(OutboxItem.id == item_id).values(**values)
-            )
-            await session.commit()
+        async with self._db.engine.begin() as conn:
+            await conn.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))

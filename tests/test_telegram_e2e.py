@@ -23,7 +23,7 @@ STRANGER = 2002
 async def test_allowed_user_gets_the_model_reply_in_the_same_chat(
     clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
 ) -> None:
-    fake_llm.push(vllm.text("你好！我是搭档。"))
+    fake_llm.push(vllm.hang(1.5, vllm.text("你好！我是搭档。")))  # slow enough for "typing…"
     await service_factory(
         make_settings(clean_environ, llm=fake_llm, tg=fake_tg, telegram_allowed_users=[OWNER])
     )

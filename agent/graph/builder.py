@@ -50,6 +50,7 @@ async def open_checkpointer(url: URL) -> AsyncIterator[BaseCheckpointSaver[Any]]
         async with aiosqlite.connect(path) as conn:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA busy_timeout=10000")
+            await conn.execute("PRAGMA synchronous=NORMAL")
             saver = AsyncSqliteSaver(conn)
             await saver.setup()
             yield saver

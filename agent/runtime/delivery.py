@@ -1,26 +1,34 @@
-"""Delivering the outbox: in order per chat, concurrently across chats, retried with backoff."""
+"""Delivering the outbox: in order per chat, concurrently across chats, retried with backoff.
+
+New rows are handed over in memory the moment their transaction commits (no polling delay, no
+extra query); a slow poll of the table picks up everything else — retries that came due, rows
+left by a crash, and rows other processes wrote (`dadang pair approve`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
-from datetime import UTC, datetime
 
 from agent.metrics import Metrics
 from connectors.base import Connector, OutboundMessage
 from connectors.errors import DeliveryError
-from memory.outbox import OutboxStore
+from memory.outbox import OutboxEntry, OutboxStore
 
 log = logging.getLogger(__name__)
 
 _MAX_ATTEMPTS = 8
-_IDLE_WAKE = 5.0
+_POLL_EVERY = 1.0
+_CONFIRM_BATCH = 0.02
+
+ChatKey = tuple[str, str]
 
 
 class OutboxDelivery:
-    """Sends due outbox rows through their connectors."""
+    """Sends outbox rows through their connectors."""
 
     def __init__(
         self, store: OutboxStore, connectors: dict[str, Connector], metrics: Metrics
@@ -28,21 +36,37 @@ class OutboxDelivery:
         self._store = store
         self._connectors = connectors
         self._metrics = metrics
-        self._wake = asyncio.Event()
-        self._busy_chats: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._queues: dict[ChatKey, collections.deque[int | OutboxEntry]] = {}
+        self._queued_ids: set[int] = set()
+        self._busy_chats: dict[ChatKey, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
+        # Confirmations are written in batches: one transaction for many delivered rows.
+        self._confirmations: list[tuple[int, int, list[str]]] = []
+        self._confirm_task: asyncio.Task[None] | None = None
 
-    def wake(self) -> None:
-        """A new row was written: look at the outbox now."""
-        self._wake.set()
+    def submit(self, item: int | OutboxEntry, *, channel: str, chat_id: str) -> None:
+        """Send a committed row now (rows of one chat go out in submission order).
+
+        `item` is a row id (the sender claims it) or an entry born claimed by this process.
+        """
+        if channel not in self._connectors:
+            return  # another process serves that channel; it will poll the row
+        key = (channel, chat_id)
+        queue = self._queues.setdefault(key, collections.deque())
+        item_id = item if isinstance(item, int) else item.id
+        if item_id in self._queued_ids:
+            return
+        self._queued_ids.add(item_id)
+        queue.append(item)
+        if key not in self._busy_chats:
+            self._busy_chats[key] = asyncio.create_task(self._send_chat(key))
 
     async def start(self) -> None:
-        """Requeue rows a crash left `sending`, then start the delivery loop."""
+        """Requeue rows a crash left `sending`, then start polling for due rows."""
         recovered = await self._store.recover()
         if recovered:
             log.info("re-sending %d outbox rows interrupted by a crash", recovered)
         self._task = asyncio.create_task(self._loop(), name="outbox")
-        self.wake()
 
     async def stop(self, *, flush: float = 5.0) -> None:
         """Send what is due for up to `flush` seconds, then stop (the rest waits for next start)."""
@@ -53,10 +77,8 @@ class OutboxDelivery:
             self._task = None
         try:
             async with asyncio.timeout(flush):
-                while True:
-                    await self._dispatch()
-                    if not self._busy_chats:
-                        break
+                await self._poll()
+                while self._busy_chats:
                     await asyncio.wait(list(self._busy_chats.values()))
         except TimeoutError:
             log.warning("outbox not flushed in %.0f s; the rest is sent at next start", flush)
@@ -66,50 +88,75 @@ class OutboxDelivery:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._confirm_task is not None:
+            with contextlib.suppress(Exception):
+                await self._confirm_task
+        if self._confirmations:
+            await self._store.delivered_many(self._confirmations)
+            self._confirmations = []
 
     async def _loop(self) -> None:
         while True:
-            timeout = _IDLE_WAKE
             try:
-                await self._dispatch()
-                next_due = await self._store.next_due_at()
-                if next_due is not None:
-                    timeout = max(
-                        0.05, min(_IDLE_WAKE, (next_due - datetime.now(UTC)).total_seconds())
-                    )
+                await self._poll()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("outbox dispatch failed; retrying")
+                log.exception("outbox poll failed; retrying")
                 self._metrics.errors.labels(kind="outbox").inc()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            self._wake.clear()
+            await asyncio.sleep(_POLL_EVERY)
 
-    async def _dispatch(self) -> None:
+    async def _poll(self) -> None:
         due = await self._store.due(channels=frozenset(self._connectors))
-        by_chat: dict[tuple[str, str], list[int]] = {}
-        for item_id, channel, chat_id in due:
-            by_chat.setdefault((channel, chat_id), []).append(item_id)
         self._metrics.outbox_pending.set(len(due))
-        for key, ids in by_chat.items():
-            if key in self._busy_chats:
-                continue
-            self._busy_chats[key] = asyncio.create_task(self._send_chat(key, ids))
+        for item_id, channel, chat_id in due:
+            self.submit(item_id, channel=channel, chat_id=chat_id)
 
-    async def _send_chat(self, key: tuple[str, str], ids: list[int]) -> None:
+    async def _send_chat(self, key: ChatKey) -> None:
+        queue = self._queues[key]
         try:
-            for item_id in ids:
-                if not await self._send_one(item_id):
-                    break  # keep order: later rows of this chat wait for the failed one
+            while queue:
+                item = queue[0]
+                delivered = await self._send_one(item)
+                if delivered:
+                    queue.popleft()
+                    self._queued_ids.discard(item if isinstance(item, int) else item.id)
+                else:
+                    # Keep order: the failed row and everything after it wait for the poll,
+                    # which finds them again once the retry is due.
+                    for dropped in queue:
+                        self._queued_ids.discard(
+                            dropped if isinstance(dropped, int) else dropped.id
+                        )
+                    queue.clear()
         finally:
             self._busy_chats.pop(key, None)
-            self.wake()
+            if not queue:
+                self._queues.pop(key, None)
 
-    async def _send_one(self, item_id: int) -> bool:
-        entry = await self._store.claim(item_id)
+    def _confirm(self, item_id: int, parts: int, ids: list[str]) -> None:
+        self._confirmations.append((item_id, parts, ids))
+        if self._confirm_task is None or self._confirm_task.done():
+            self._confirm_task = asyncio.create_task(self._write_confirmations())
+
+    async def _write_confirmations(self) -> None:
+        # A crash before this write leaves rows `sending`: they are re-sent once at next start.
+        await asyncio.sleep(_CONFIRM_BATCH)
+        while self._confirmations:
+            batch, self._confirmations = self._confirmations, []
+            try:
+                await self._store.delivered_many(batch)
+            except Exception:
+                log.exception("could not record %d deliveries; retrying", len(batch))
+                self._confirmations[:0] = batch
+                await asyncio.sleep(1.0)
+
+    async def _send_one(self, item: int | OutboxEntry) -> bool:
+        """Deliver one row; False when it was put back for a later retry."""
+        entry = await self._store.claim(item) if isinstance(item, int) else item
         if entry is None:
-            return True
+            return True  # delivered or taken meanwhile
+        item_id = entry.id
         connector = self._connectors[entry.channel]
         parts = connector.split(entry.text)
         ids = list(entry.channel_message_ids)
@@ -133,11 +180,10 @@ class OutboxDelivery:
                     "delivery of outbox %s failed (%s); retry in %.1f s", item_id, exc, delay
                 )
                 await self._store.retry(item_id, error=str(exc), delay=delay)
-            else:
-                log.error("giving up on outbox %s: %s", item_id, exc)
-                await self._store.failed(item_id, error=str(exc))
-                self._metrics.errors.labels(kind="delivery").inc()
-                return True
-            return False
-        await self._store.delivered(item_id, parts_sent=len(parts), channel_ids=ids)
+                return False
+            log.error("giving up on outbox %s: %s", item_id, exc)
+            await self._store.failed(item_id, error=str(exc))
+            self._metrics.errors.labels(kind="delivery").inc()
+            return True
+        self._confirm(item_id, len(parts), ids)
         return True

@@ -76,6 +76,7 @@ class Runtime:
         self._queues: ConversationQueues | None = None
         self._started_connectors: list[Connector] = []
         self.connector_errors: dict[str, str] = {}
+        self._identity_cache: dict[tuple[str, str], int] = {}
 
     async def start(self) -> None:
         """Open the checkpointer, recover unfinished work, start delivery and the connectors."""
@@ -103,7 +104,7 @@ class Runtime:
             metrics=self.metrics,
             connectors=self.connectors,
             default_timezone=self.settings.timezone,
-            wake_outbox=self.delivery.wake,
+            deliver=self.delivery.submit,
         )
         self._queues = ConversationQueues(runner, max_concurrent=self.settings.max_concurrent_turns)
         await self.stores.identities.ensure_owner(name=self.settings.owner_name)
@@ -112,6 +113,7 @@ class Runtime:
         pending = await self.stores.conversations.pending(channels=frozenset(self.connectors))
         if pending:
             log.info("requeueing %d unanswered messages", len(pending))
+            await self.stores.conversations.count_requeue([r.message_id for r in pending])
         for record in pending:
             self._queues.submit(record)
         self._update_depth()
@@ -196,6 +198,17 @@ class Runtime:
         return Admission.QUEUED
 
     async def _resolve_user(self, message: InboundMessage) -> int | None:
+        key = (message.channel, message.external_user_id)
+        cached = self._identity_cache.get(key)
+        if cached is not None:
+            return cached
+        found = await self._lookup_user(message)
+        if found is not None:
+            # Identities are only ever added, so a found one can be kept for the process.
+            self._identity_cache[key] = found
+        return found
+
+    async def _lookup_user(self, message: InboundMessage) -> int | None:
         found = await self.stores.identities.user_for(message.channel, message.external_user_id)
         if found is not None:
             return found
@@ -228,14 +241,15 @@ class Runtime:
                 message.external_user_id,
                 pairing.code,
             )
-            await self.stores.outbox.add(
+            item = await self.stores.outbox.add(
                 channel=message.channel,
                 chat_id=message.chat_id,
                 text=reply(
                     "pairing", language_of(message.text, message.language_code), code=pairing.code
                 ),
+                claimed=True,
             )
-            self.delivery.wake()
+            self.delivery.submit(item, channel=message.channel, chat_id=message.chat_id)
         return Admission.PAIRING
 
     async def _notice(self, message: InboundMessage, user_id: int, text: str) -> Admission:
@@ -250,21 +264,22 @@ class Runtime:
         )
         if record is None:
             return Admission.DUPLICATE
-        await self.stores.outbox.add(
+        item = await self.stores.outbox.add(
             channel=message.channel,
             chat_id=message.chat_id,
             text=text,
             conversation_id=record.conversation_id,
+            claimed=True,
         )
-        self.delivery.wake()
+        self.delivery.submit(item, channel=message.channel, chat_id=message.chat_id)
         return Admission.HANDLED
 
     async def notify_paired(self, *, channel: str, chat_id: str, language: str = "en") -> None:
         """Tell a newly admitted user they can talk now."""
-        await self.stores.outbox.add(
-            channel=channel, chat_id=chat_id, text=reply("paired", language)
+        item = await self.stores.outbox.add(
+            channel=channel, chat_id=chat_id, text=reply("paired", language), claimed=True
         )
-        self.delivery.wake()
+        self.delivery.submit(item, channel=channel, chat_id=chat_id)
 
     async def wait_idle(self) -> None:
         """Wait until no turn is queued or running (wrap in `asyncio.timeout`)."""

@@ -26,6 +26,8 @@ from memory.outbox import OutboxStore
 log = logging.getLogger(__name__)
 
 _TYPING_EVERY = 4.5
+_TYPING_AFTER = 1.0
+_PROFILE_TTL = 60.0
 
 
 @dataclass(kw_only=True)
@@ -41,11 +43,14 @@ class TurnRunner:
     metrics: Metrics
     connectors: dict[str, Connector]
     default_timezone: str
-    wake_outbox: Callable[[], None]
+    deliver: Callable[..., None]
+    """`OutboxDelivery.submit`: hands a committed outbox row to the sender."""
 
     def __post_init__(self) -> None:
         # Conversations told "the model is unavailable" during the current outage: told once.
         self._notified: set[int] = set()
+        # (name, time zone) per user, re-read after a minute so profile edits show up soon.
+        self._profiles: dict[int, tuple[float, str, str]] = {}
 
     async def __call__(self, record: InboundRecord) -> None:
         """Answer `record`, waiting out model outages; never drops or duplicates the reply."""
@@ -69,14 +74,13 @@ class TurnRunner:
 
     async def _turn(self, record: InboundRecord) -> None:
         started = time.perf_counter()
-        await self.conversations.start_attempt(record.message_id)
-        user = await self.identities.get_user(record.user_id)
+        name, timezone = await self._profile(record.user_id)
         state: TurnState = {
             "inbound_id": record.message_id,
             "user_id": record.user_id,
             "conversation_id": record.conversation_id,
-            "user_name": user.name if user else "the user",
-            "timezone": (user.timezone if user and user.timezone else self.default_timezone),
+            "user_name": name,
+            "timezone": timezone,
             "text": record.text,
         }
         config: RunnableConfig = {"configurable": {"thread_id": thread_id(record.conversation_id)}}
@@ -93,7 +97,7 @@ class TurnRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await typing
         self.health.mark_up()
-        outbox_id = await self.conversations.complete(
+        entry = await self.conversations.complete(
             record,
             reply=str(result.get("reply") or ""),
             usage=Usage(
@@ -102,17 +106,29 @@ class TurnRunner:
             ),
         )
         self.metrics.turn_latency.observe(time.perf_counter() - started)
-        if outbox_id is not None:
-            self._wake()
+        if entry is not None:
+            self.deliver(entry, channel=record.channel, chat_id=record.chat_id)
         checkpointer = self.graph.checkpointer
         if checkpointer is not None and not isinstance(checkpointer, bool):
             # History lives in `messages`; a finished turn's checkpoint is not needed again.
             await checkpointer.adelete_thread(thread_id(record.conversation_id))
 
+    async def _profile(self, user_id: int) -> tuple[str, str]:
+        cached = self._profiles.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < _PROFILE_TTL:
+            return cached[1], cached[2]
+        user = await self.identities.get_user(user_id)
+        name = user.name if user else "the user"
+        timezone = user.timezone if user and user.timezone else self.default_timezone
+        self._profiles[user_id] = (time.monotonic(), name, timezone)
+        return name, timezone
+
     async def _typing(self, record: InboundRecord) -> None:
         connector = self.connectors.get(record.channel)
         if connector is None:
             return
+        # A quick answer needs no indicator; only turns that take a while show "typing…".
+        await asyncio.sleep(_TYPING_AFTER)
         while True:
             await connector.typing(record.chat_id)
             await asyncio.sleep(_TYPING_EVERY)
@@ -121,23 +137,22 @@ class TurnRunner:
         if record.conversation_id in self._notified:
             return
         self._notified.add(record.conversation_id)
-        await self.outbox.add(
+        item = await self.outbox.add(
             channel=record.channel,
             chat_id=record.chat_id,
             text=reply("unavailable", language_of(record.text)),
             conversation_id=record.conversation_id,
+            claimed=True,
         )
-        self._wake()
+        self.deliver(item, channel=record.channel, chat_id=record.chat_id)
 
     async def _fail(self, record: InboundRecord, *, reason: str) -> None:
         self.metrics.errors.labels(kind="turn_failed").inc()
-        await self.conversations.complete(
+        item = await self.conversations.complete(
             record,
             reply=reply("failed", language_of(record.text), reason=reason),
             usage=Usage(),
             status=MessageStatus.FAILED,
         )
-        self._wake()
-
-    def _wake(self) -> None:
-        self.wake_outbox()
+        if item is not None:
+            self.deliver(item, channel=record.channel, chat_id=record.chat_id)

@@ -89,12 +89,14 @@ class ToolRegistry:
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool[Any]] = {}
+        self._schemas: list[dict[str, Any]] | None = None
 
     def register(self, tool: Tool[Any]) -> None:
         """Add a tool; a second tool with the same name is a programming error."""
         if tool.name in self._tools:
             raise ValueError(f"tool {tool.name!r} is already registered")
         self._tools[tool.name] = tool
+        self._schemas = None
 
     def get(self, name: str) -> Tool[Any] | None:
         """The tool called `name`, if any."""
@@ -105,5 +107,7 @@ class ToolRegistry:
         return sorted(self._tools)
 
     def schemas(self) -> list[dict[str, Any]]:
-        """Function schemas sorted by name (a stable prompt prefix)."""
-        return [self._tools[name].schema() for name in self.names()]
+        """Function schemas sorted by name (a stable prompt prefix); built once, not per turn."""
+        if self._schemas is None:
+            self._schemas = [self._tools[name].schema() for name in self.names()]
+        return self._schemas

@@ -81,7 +81,7 @@ async def test_outbox_row_interrupted_while_sending_is_resent_after_recovery(db_
     db = open_database(db_url)
     try:
         outbox = OutboxStore(db)
-        item = await outbox.add(channel="telegram", chat_id="7", text="hello")
+        item = (await outbox.add(channel="telegram", chat_id="7", text="hello")).id
         assert await outbox.due(channels=frozenset({"telegram"})) == [(item, "telegram", "7")]
         claimed = await outbox.claim(item)
         assert claimed is not None

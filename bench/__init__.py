@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): each prints a table and appends its figures to bench/README.md."""
