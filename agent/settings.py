@@ -95,8 +95,9 @@ class Settings(BaseSettings):
     """Upper bound on one model answer."""
     llm_temperature: float = 0.7
     """Sampling temperature."""
-    llm_stream: bool = True
-    """Stream answers (SSE); off uses plain JSON responses."""
+    llm_stream: bool = False
+    """Stream answers (SSE). Off by default: replies are sent whole, and plain JSON costs the
+    service less CPU per turn; turn it on for servers that need streaming to stay responsive."""
     telegram_token: SecretStr | None = None
     """Bot token from @BotFather; without it Telegram is off."""
     telegram_api_base: str = "https://api.telegram.org/bot"

@@ -61,6 +61,8 @@ class Result:
     overhead_ms: list[float] = field(default_factory=list)
     model_ms: float = 0.0
     cpu_s: float = 0.0
+    driver_cpu_s: float = 0.0
+    """CPU of this process (fakes + load driver): near 100 % means the figures are suspect."""
 
     def pct(self, q: float) -> float:
         data = sorted(self.overhead_ms)
@@ -185,9 +187,11 @@ async def _drive(
     async def sampler() -> None:
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
         cpu_start.append(process_cpu_seconds(pid))
+        cpu_start.append(process_cpu_seconds(os.getpid()))
         held_start.append(len(llm.held_ms))
         await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
         result.cpu_s = process_cpu_seconds(pid) - cpu_start[0]
+        result.driver_cpu_s = process_cpu_seconds(os.getpid()) - cpu_start[1]
         held = llm.held_ms[held_start[0] :]
         result.model_ms = statistics.fmean(held) if held else 0.0
 
@@ -228,7 +232,7 @@ def main() -> None:
             f"N={r.n:4d} think={r.think:.1f}s turns={r.turns:6d} turns/s={r.turns / r.seconds:7.1f} "
             f"overhead p50={r.pct(0.5):6.1f} p95={r.pct(0.95):6.1f} p99={r.pct(0.99):6.1f} ms "
             f"model={r.model_ms:.1f} ms cpu/turn={1000 * r.cpu_s / max(r.turns, 1):.1f} ms "
-            f"cpu={100 * r.cpu_s / r.seconds:.0f}%",
+            f"cpu={100 * r.cpu_s / r.seconds:.0f}% fakes+driver cpu={100 * r.driver_cpu_s / r.seconds:.0f}%",
             flush=True,
         )
     print(f"machine: {describe()}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,17 @@ from memory.db import Database
 from memory.models import Conversation, Message, MessageStatus, OutboxItem, OutboxStatus
 from memory.outbox import OutboxEntry
 from memory.types import utcnow
+
+# Statements built once: constructing SQLAlchemy statements per call costs more than running
+# them on SQLite.
+_INSERT_MESSAGE = insert(Message).returning(Message.id)
+_INSERT_OUTBOX = insert(OutboxItem).returning(OutboxItem.id)
+_CLOSE_INBOUND = (
+    update(Message)
+    .where(Message.id == bindparam("message_id"), Message.status == MessageStatus.PENDING)
+    .values(status=bindparam("new_status"))
+)
+_HISTORY: dict[int, Select[str, str, datetime]] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,23 +118,23 @@ class ConversationStore:
         conversation_id = await self.conversation_for(
             user_id=user_id, channel=channel, chat_id=chat_id
         )
-        statement = (
-            insert(Message)
-            .values(
-                conversation_id=conversation_id,
-                role="user",
-                text=text,
-                channel=channel,
-                channel_message_id=channel_message_id,
-                status=status,
-                attempts=0,
-                created_at=utcnow(),
-            )
-            .returning(Message.id, Message.created_at)
-        )
+        created_at = utcnow()
+        params = {
+            "conversation_id": conversation_id,
+            "role": "user",
+            "text": text,
+            "channel": channel,
+            "channel_message_id": channel_message_id,
+            "status": status,
+            "reply_to_id": None,
+            "attempts": 0,
+            "prompt_tokens": None,
+            "completion_tokens": None,
+            "created_at": created_at,
+        }
         try:
             async with self._db.engine.begin() as conn:
-                message_id, created_at = (await conn.execute(statement)).one()
+                message_id = (await conn.execute(_INSERT_MESSAGE, params)).scalar_one()
         except IntegrityError:
             return None
         return InboundRecord(
@@ -169,18 +180,24 @@ class ConversationStore:
         self, conversation_id: int, *, before_id: int, limit: int
     ) -> list[HistoryEntry]:
         """The last `limit` answered messages before `before_id`, oldest first."""
-        query = (
-            select(Message.role, Message.text, Message.created_at)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.id < before_id,
-                Message.status == MessageStatus.DONE,
+        query = _HISTORY.get(limit)
+        if query is None:
+            query = _HISTORY[limit] = (
+                select(Message.role, Message.text, Message.created_at)
+                .where(
+                    Message.conversation_id == bindparam("conversation_id"),
+                    Message.id < bindparam("before_id"),
+                    Message.status == MessageStatus.DONE,
+                )
+                .order_by(Message.id.desc())
+                .limit(limit)
             )
-            .order_by(Message.id.desc())
-            .limit(limit)
-        )
         async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (
+                await conn.execute(
+                    query, {"conversation_id": conversation_id, "before_id": before_id}
+                )
+            ).all()
         return [HistoryEntry(role=r, text=t, created_at=c) for r, t, c in reversed(rows)]
 
     async def count_requeue(self, message_ids: list[int]) -> None:
@@ -209,49 +226,50 @@ class ConversationStore:
         when the message was already answered (a retried turn racing a finished one), so the reply
         is never sent twice.
         """
-        async with self._db.engine.begin() as session:
-            closed = await session.execute(
-                update(Message)
-                .where(Message.id == inbound.message_id, Message.status == MessageStatus.PENDING)
-                .values(status=status)
+        now = utcnow()
+        async with self._db.engine.begin() as conn:
+            closed = await conn.execute(
+                _CLOSE_INBOUND, {"message_id": inbound.message_id, "new_status": status}
             )
             if closed.rowcount != 1:
                 return None
-            now = utcnow()
             answer_id = (
-                await session.execute(
-                    insert(Message)
-                    .values(
-                        conversation_id=inbound.conversation_id,
-                        role="assistant",
-                        text=reply,
-                        channel=inbound.channel,
-                        status=MessageStatus.DONE,
-                        reply_to_id=inbound.message_id,
-                        attempts=0,
-                        prompt_tokens=usage.prompt_tokens,
-                        completion_tokens=usage.completion_tokens,
-                        created_at=now,
-                    )
-                    .returning(Message.id)
+                await conn.execute(
+                    _INSERT_MESSAGE,
+                    {
+                        "conversation_id": inbound.conversation_id,
+                        "role": "assistant",
+                        "text": reply,
+                        "channel": inbound.channel,
+                        "channel_message_id": None,
+                        "status": MessageStatus.DONE,
+                        "reply_to_id": inbound.message_id,
+                        "attempts": 0,
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "created_at": now,
+                    },
                 )
             ).scalar_one()
             outbox_id = (
-                await session.execute(
-                    insert(OutboxItem)
-                    .values(
-                        channel=inbound.channel,
-                        chat_id=inbound.chat_id,
-                        text=reply,
-                        conversation_id=inbound.conversation_id,
-                        message_id=answer_id,
-                        status=OutboxStatus.SENDING,
-                        parts_sent=0,
-                        attempts=1,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                    .returning(OutboxItem.id)
+                await conn.execute(
+                    _INSERT_OUTBOX,
+                    {
+                        "channel": inbound.channel,
+                        "chat_id": inbound.chat_id,
+                        "text": reply,
+                        "conversation_id": inbound.conversation_id,
+                        "message_id": answer_id,
+                        "reply_to_channel_message_id": None,
+                        "status": OutboxStatus.SENDING,
+                        "parts_sent": 0,
+                        "attempts": 1,
+                        "next_attempt_at": now,
+                        "channel_message_ids": None,
+                        "last_error": None,
+                        "created_at": now,
+                        "delivered_at": None,
+                    },
                 )
             ).scalar_one()
         return OutboxEntry(

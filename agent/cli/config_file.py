@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,8 @@ def render_config(settings: Settings, *, chosen: dict[str, Any]) -> str:
     for name, field in Settings.model_fields.items():
         if name == "home":
             continue
-        doc = (field.description or "").strip()
-        if doc:
-            lines.append(f"# {doc}")
+        doc = " ".join((field.description or "").split())
+        lines.extend(f"# {line}" for line in textwrap.wrap(doc, 96))
         if name in chosen:
             lines.append(f"{name} = {_toml_value(chosen[name])}")
         else:

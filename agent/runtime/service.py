@@ -7,6 +7,7 @@ Flow of a message: connector â†’ `submit` (identity, pairing, dedupe, persist) â
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from memory.outbox import OutboxStore
 log = logging.getLogger(__name__)
 
 _KNOWN_COMMANDS = frozenset({"start", "help"})
+_PRUNE_EVERY = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +79,8 @@ class Runtime:
         self._started_connectors: list[Connector] = []
         self.connector_errors: dict[str, str] = {}
         self._identity_cache: dict[tuple[str, str], int] = {}
+        self._runner: TurnRunner | None = None
+        self._janitor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the checkpointer, recover unfinished work, start delivery and the connectors."""
@@ -106,10 +110,12 @@ class Runtime:
             default_timezone=self.settings.timezone,
             deliver=self.delivery.submit,
         )
+        self._runner = runner
         self._queues = ConversationQueues(runner, max_concurrent=self.settings.max_concurrent_turns)
         await self.stores.identities.ensure_owner(name=self.settings.owner_name)
         await self.health.start()
         await self.delivery.start()
+        self._janitor = asyncio.create_task(self._prune_periodically(), name="checkpoint-janitor")
         pending = await self.stores.conversations.pending(channels=frozenset(self.connectors))
         if pending:
             log.info("requeueing %d unanswered messages", len(pending))
@@ -139,6 +145,12 @@ class Runtime:
             if cancelled:
                 log.info("%d turns interrupted; they will run again at next start", cancelled)
         await self.delivery.stop()
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
+        if self._runner is not None:
+            await self._runner.prune_checkpoints()
         for connector in reversed(self._started_connectors):
             try:
                 await connector.stop()
@@ -149,6 +161,16 @@ class Runtime:
         await self._stack.aclose()
         await self.llm.aclose()
         await self.stores.db.dispose()
+
+    async def _prune_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(_PRUNE_EVERY)
+            if self._runner is None:
+                continue
+            try:
+                await self._runner.prune_checkpoints()
+            except Exception:
+                log.exception("pruning finished checkpoints failed; will retry")
 
     @property
     def queue_depth(self) -> int:

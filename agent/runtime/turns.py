@@ -51,6 +51,21 @@ class TurnRunner:
         self._notified: set[int] = set()
         # (name, time zone) per user, re-read after a minute so profile edits show up soon.
         self._profiles: dict[int, tuple[float, str, str]] = {}
+        # Threads whose last turn finished: their checkpoints are no longer needed.
+        self._prunable: set[str] = set()
+
+    async def prune_checkpoints(self) -> int:
+        """Delete checkpoints of finished turns (history lives in `messages`); returns how many.
+
+        Done in batches off the hot path; a thread whose next turn started meanwhile is kept.
+        """
+        checkpointer = self.graph.checkpointer
+        if checkpointer is None or isinstance(checkpointer, bool):
+            return 0
+        threads, self._prunable = self._prunable, set()
+        for thread in threads:
+            await checkpointer.adelete_thread(thread)
+        return len(threads)
 
     async def __call__(self, record: InboundRecord) -> None:
         """Answer `record`, waiting out model outages; never drops or duplicates the reply."""
@@ -83,7 +98,9 @@ class TurnRunner:
             "timezone": timezone,
             "text": record.text,
         }
-        config: RunnableConfig = {"configurable": {"thread_id": thread_id(record.conversation_id)}}
+        thread = thread_id(record.conversation_id)
+        self._prunable.discard(thread)
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
         typing = asyncio.create_task(self._typing(record))
         try:
             result = await self.graph.ainvoke(
@@ -108,10 +125,7 @@ class TurnRunner:
         self.metrics.turn_latency.observe(time.perf_counter() - started)
         if entry is not None:
             self.deliver(entry, channel=record.channel, chat_id=record.chat_id)
-        checkpointer = self.graph.checkpointer
-        if checkpointer is not None and not isinstance(checkpointer, bool):
-            # History lives in `messages`; a finished turn's checkpoint is not needed again.
-            await checkpointer.adelete_thread(thread_id(record.conversation_id))
+        self._prunable.add(thread)
 
     async def _profile(self, user_id: int) -> tuple[str, str]:
         cached = self._profiles.get(user_id)
