@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     """Past messages of the conversation put into each prompt."""
     max_tool_steps: int = 6
     """Model ⇄ tool round trips allowed in one turn."""
+    database_wait: float = 60.0
+    """Seconds `dadang run` keeps retrying an unreachable database at start before it gives up
+    (containers often start before their database)."""
     shutdown_grace: float = 10.0
     """Seconds in-flight turns get to finish on SIGTERM before they are requeued."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -123,3 +123,17 @@ def test_pair_approve_with_an_unknown_code_fails_clearly(clean_environ: Path) ->
     result = dadang("pair", "approve", "NOPE42")
     assert result.returncode == 1
     assert "dadang pair list" in result.stderr
+
+
+def test_run_waits_for_a_database_that_is_down_then_explains(clean_environ: Path) -> None:
+    result = dadang(
+        "run",
+        env={
+            "DADANG_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
+            "DADANG_DATABASE_WAIT": "2",
+        },
+    )
+    assert result.returncode == 1
+    assert "not reachable yet" in result.stderr
+    assert "cannot reach the database" in result.stderr
+    assert "Traceback" not in result.stderr

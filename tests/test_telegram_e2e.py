@@ -260,3 +260,63 @@ async def test_wrong_token_keeps_the_service_up_and_reports_it(
     assert health["status"] == "degraded"
     assert "DADANG_TELEGRAM_TOKEN" in health["connectors"]["telegram"]["error"]
     assert health["database"]["ok"] and health["llm"]["ok"]
+
+
+async def test_the_whole_loop_runs_on_postgresql(
+    pg_url: str, clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    # pg_url first: the database must outlive the service, which is stopped before it is dropped.
+    fake_llm.push(
+        vllm.tool_calls([("remember_note", {"text": "parking spot B12"})]), vllm.text("Noted.")
+    )
+    svc = await service_factory(
+        make_settings(
+            clean_environ,
+            llm=fake_llm,
+            tg=fake_tg,
+            telegram_allowed_users=[OWNER],
+            database_url=pg_url,
+        )
+    )
+    fake_tg.push_message(OWNER, "remember: parking spot B12")
+    sent = await fake_tg.wait_sent(chat_id=OWNER, count=1)
+    assert sent[0]["text"] == "Noted."
+    async with httpx.AsyncClient() as http:
+        health = (await http.get(f"{svc.base}/healthz")).json()
+        metrics = (await http.get(f"{svc.base}/metrics")).text
+    assert health["status"] == "ok" and health["database"]["ok"]
+    assert 'dadang_messages_out_total{channel="telegram"} 1.0' in metrics
+    assert 'dadang_messages_in_total{channel="telegram"} 1.0' in metrics
+    assert 'dadang_llm_request_seconds_count{outcome="ok"} 2.0' in metrics
+    assert 'dadang_llm_tokens_total{kind="prompt"}' in metrics
+
+
+async def test_markup_telegram_cannot_parse_is_resent_as_plain_text(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    # Mis-nested emphasis renders to <b>…<i>…</b>…</i>, which Telegram refuses to parse.
+    fake_llm.push(vllm.text("**bold *both** italic*"))
+    await service_factory(
+        make_settings(clean_environ, llm=fake_llm, tg=fake_tg, telegram_allowed_users=[OWNER])
+    )
+    fake_tg.push_message(OWNER, "format something")
+    sent = await fake_tg.wait_sent(chat_id=OWNER, count=1)
+    assert sent[0]["text"] == "**bold *both** italic*"
+    assert sent[0]["parse_mode"] is None
+    refused = [p for m, p in fake_tg.calls if m == "sendMessage" and p.get("parse_mode") == "HTML"]
+    assert len(refused) == 1
+
+
+async def test_a_reply_to_an_earlier_message_carries_its_quote(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    fake_llm.push(vllm.text("Dinner is at 7."))
+    await service_factory(
+        make_settings(clean_environ, llm=fake_llm, tg=fake_tg, telegram_allowed_users=[OWNER])
+    )
+    fake_tg.push_message(OWNER, "when is dinner?")
+    sent = await fake_tg.wait_sent(chat_id=OWNER, count=1)
+    fake_tg.push_message(OWNER, "move it to 8", reply_to_message_id=sent[0]["message_id"])
+    await fake_tg.wait_sent(chat_id=OWNER, count=2)
+    last_user = fake_llm.requests[-1]["messages"][-1]["content"]
+    assert "Dinner is at 7." in last_user and "move it to 8" in last_user

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 import typer
 
 from agent.errors import ConfigError
 from agent.settings import Settings, load_settings
-from memory.errors import StorageError
+from memory.errors import DatabaseUnavailable, StorageError
 from memory.migrate import upgrade
+
+log = logging.getLogger(__name__)
 
 
 def settings_or_exit() -> Settings:
@@ -26,6 +31,26 @@ def migrate_or_exit(settings: Settings) -> None:
     except StorageError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+def wait_for_database(settings: Settings) -> None:
+    """Migrate, retrying an unreachable database for `database_wait` seconds; exit 1 after."""
+    deadline = time.monotonic() + settings.database_wait
+    delay = 1.0
+    while True:
+        try:
+            upgrade(settings.effective_database_url)
+            return
+        except DatabaseUnavailable as exc:
+            if time.monotonic() + delay > deadline:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from exc
+            log.warning("the database is not reachable yet (%s); retrying in %.0f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        except StorageError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
 
 
 def ready_settings() -> Settings:

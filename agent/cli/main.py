@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from agent import __version__
-from agent.cli.common import migrate_or_exit, settings_or_exit
+from agent.cli.common import migrate_or_exit, settings_or_exit, wait_for_database
 from agent.cli.config_file import render_config, write_config
 from agent.cli.doctor import doctor_command
 from agent.cli.logs import setup_logging
@@ -94,7 +94,7 @@ def run() -> None:
     """Start the service: Telegram (if a token is set), the HTTP app, and the agent."""
     settings = settings_or_exit()
     setup_logging(settings)
-    migrate_or_exit(settings)
+    wait_for_database(settings)
     from agent.runtime.serve import serve
 
     try:

@@ -44,6 +44,7 @@ _COMMANDS = [
 _ALLOWED_UPDATES = ["message", "callback_query"]
 # Rendering HTML can lengthen a part (entities); split below the 4096 limit to leave room.
 _SPLIT_AT = 3800
+_QUOTE_CHARS = 300
 
 
 class TelegramConnector(Connector):
@@ -272,6 +273,11 @@ def _normalise(update: Update) -> InboundMessage | None:
         command = word.split("@", 1)[0].lower() or None
     elif not text:
         command = "unsupported"
+    quoted = message.reply_to_message
+    if command is None and quoted is not None and (quoted.text or quoted.caption):
+        # The user answered a specific message; the model needs to know which one.
+        excerpt = " ".join((quoted.text or quoted.caption or "").split())[:_QUOTE_CHARS]
+        text = f"[replying to: {excerpt}]\n{text}"
     return InboundMessage(
         channel="telegram",
         external_user_id=str(user.id),
