@@ -29,6 +29,12 @@ _CLOSE_INBOUND = (
     .values(status=bindparam("new_status"))
 )
 _HISTORY: dict[int, Select[str, str, datetime]] = {}
+_HISTORY_FILTER = (
+    Message.conversation_id == bindparam("conversation_id"),
+    Message.id < bindparam("before_id"),
+    Message.status == MessageStatus.DONE,
+)
+_HISTORY_COUNT = select(func.count(Message.id)).where(*_HISTORY_FILTER)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,28 +183,31 @@ class ConversationStore:
         ]
 
     async def history(
-        self, conversation_id: int, *, before_id: int, limit: int
+        self, conversation_id: int, *, before_id: int, limit: int, step: int = 10
     ) -> list[HistoryEntry]:
-        """The last `limit` answered messages before `before_id`, oldest first."""
-        query = _HISTORY.get(limit)
+        """Recent answered messages before `before_id`, oldest first: `limit` to `limit+step-1`.
+
+        The window's start moves in jumps of `step` messages instead of one message per turn, so
+        the prompt prefix (system prompt, tools, history) stays byte-identical for several turns
+        and vLLM's prefix cache keeps hitting; a sliding window would break it on every turn.
+        """
+        params = {"conversation_id": conversation_id, "before_id": before_id}
+        query = _HISTORY.get(limit + step)
         if query is None:
-            query = _HISTORY[limit] = (
+            query = _HISTORY[limit + step] = (
                 select(Message.role, Message.text, Message.created_at)
-                .where(
-                    Message.conversation_id == bindparam("conversation_id"),
-                    Message.id < bindparam("before_id"),
-                    Message.status == MessageStatus.DONE,
-                )
+                .where(*_HISTORY_FILTER)
                 .order_by(Message.id.desc())
-                .limit(limit)
+                .limit(limit + step)
             )
         async with self._db.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    query, {"conversation_id": conversation_id, "before_id": before_id}
-                )
-            ).all()
-        return [HistoryEntry(role=r, text=t, created_at=c) for r, t, c in reversed(rows)]
+            rows = (await conn.execute(query, params)).all()
+            total = len(rows)
+            if total > limit:
+                total = int(await conn.scalar(_HISTORY_COUNT, params) or 0)
+        start = max(0, ((total - limit) // step) * step) if total > limit else 0
+        window = rows[: total - start]
+        return [HistoryEntry(role=r, text=t, created_at=c) for r, t, c in reversed(window)]
 
     async def count_requeue(self, message_ids: list[int]) -> None:
         """Count one more attempt for messages requeued after a restart (poison detection)."""

@@ -56,14 +56,16 @@ class LLMClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 20.0,
         observer: LLMObserver = _no_observer,
-        max_connections: int = 512,
+        max_connections: int = 64,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=64),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
         )
         self._model = model
         self._max_retries = max_retries

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -133,5 +135,34 @@ async def test_notes_are_per_user_and_not_duplicated_by_a_retried_turn(db_url: s
         assert [n.text for n in await notes.list(user_id=ann.id)] == ["milk"]
         assert [n.text for n in await notes.list(user_id=bob)] == ["bob's secret"]
         assert MessageStatus.PENDING == "pending"
+    finally:
+        await db.dispose()
+
+
+async def test_history_window_moves_in_steps_so_the_prompt_prefix_stays_stable(db_url: str) -> None:
+    db = open_database(db_url)
+    try:
+        owner = await IdentityStore(db).ensure_owner(name="Ann")
+        store = ConversationStore(db)
+        starts = []
+        for i in range(20):
+            record = await store.record_inbound(
+                user_id=owner.id,
+                channel="cli",
+                chat_id="local",
+                text=f"q{i}",
+                channel_message_id=f"q{i}",
+            )
+            assert record is not None
+            window = await store.history(
+                record.conversation_id, before_id=record.message_id, limit=10, step=5
+            )
+            starts.append(window[0].text if window else None)
+            assert len(window) <= 14
+            await store.complete(record, reply=f"a{i}", usage=Usage())
+        # 2 messages per exchange: the first message shown changes every 5 messages, not every turn.
+        changes = sum(1 for a, b in itertools.pairwise(starts) if a != b)
+        assert changes <= 8
+        assert starts[-1] != "q0"
     finally:
         await db.dispose()
