@@ -44,5 +44,5 @@ def setup_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
     # Request lines are noise at INFO and carry tokens in URLs.
-    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite"):
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
