@@ -185,3 +185,87 @@ class Note(Base):
     dedupe_key: Mapped[str] = mapped_column(String(64))
     """Hash of source message and text, so a retried turn does not store the note twice."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MemoryKind(StrEnum):
+    """What a memory is about; recall keeps quotas per kind."""
+
+    FACT = "fact"
+    PREFERENCE = "preference"
+    MOOD = "mood"
+    COMMITMENT = "commitment"
+    REJECTED_PROPOSAL = "rejected_proposal"
+    PERSON = "person"
+    PROJECT = "project"
+    EVENT = "event"
+    INSTRUCTION = "instruction"
+
+
+class Memory(Base):
+    """Something the assistant knows about its user; the vector index is rebuilt from these rows."""
+
+    __tablename__ = "memories"
+    __table_args__ = (
+        UniqueConstraint("user_id", "external_id", name="uq_memory_external"),
+        Index("ix_memories_user_active", "user_id", "valid_to", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    """Id given on import (`dadang memory import`), kept so re-imports are idempotent."""
+    kind: Mapped[str] = mapped_column(String(32), default=MemoryKind.FACT)
+    content: Mapped[str] = mapped_column(Text)
+    """The memory in one self-contained sentence, in the user's language."""
+    subject: Mapped[str | None] = mapped_column(String(200), default=None)
+    """Who or what it is about ("王总", "the Q3 report"), for grouping and supersession."""
+    entities: Mapped[str | None] = mapped_column(Text, default=None)
+    """JSON list of names, places and projects mentioned."""
+    importance: Mapped[float] = mapped_column(default=0.5)
+    """0–1: how much it should weigh in recall and the core profile."""
+    confidence: Mapped[float] = mapped_column(default=0.8)
+    """0–1: how sure the extraction was (1 for what the user saved explicitly)."""
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    """When it became true (the message's time for extracted memories)."""
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    """When it stopped being true (superseded); None while current."""
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("memories.id", ondelete="SET NULL"), default=None
+    )
+    """The older memory this one replaced ("moved to Shenzhen" → "lives in Beijing")."""
+    source_message_ids: Mapped[str | None] = mapped_column(Text, default=None)
+    """JSON list of message ids the memory was learnt from."""
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    """Content segmented into words (jieba for Chinese) for full-text search."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Reflection(Base):
+    """Extraction bookkeeping: one row per inbound message, so a retry never applies twice."""
+
+    __tablename__ = "reflections"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    """pending → done (operations applied) or dropped (invalid output twice)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ConversationSummary(Base):
+    """Rolling summary of a conversation's older turns, so long threads keep a bounded prompt."""
+
+    __tablename__ = "conversation_summaries"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    summary: Mapped[str] = mapped_column(Text, default="")
+    upto_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    """Messages with ids up to this one are covered by the summary."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

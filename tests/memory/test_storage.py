@@ -20,8 +20,14 @@ from memory.outbox import OutboxStore
 def test_migrations_reach_head_and_match_the_models(db_url: str) -> None:
     assert current_revision(db_url) == head_revision()
     engine = create_engine(sync_url(db_url))
+
+    def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+        # Full-text search objects are dialect-specific DDL in revision 0002, not models.
+        return not (name or "").startswith(("memory_fts", "ix_memories_fts"))
+
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []
 

@@ -1,0 +1,348 @@
+"""Long-term memories in the database (the source of truth; the vector index follows it).
+
+Every method takes the user id and filters by it: one user never reads another's memories.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from memory.db import Database
+from memory.models import Memory, MemoryKind
+from memory.segment import query_terms, search_text
+from memory.types import utcnow
+
+MAX_CONTENT = 2000
+"""Longer texts are cut: a memory is a sentence or a paragraph, never a document."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryRecord:
+    """A memory as the rest of the system sees it."""
+
+    id: int
+    user_id: int
+    kind: str
+    content: str
+    importance: float
+    confidence: float
+    valid_from: datetime
+    valid_to: datetime | None
+    created_at: datetime
+    external_id: str | None = None
+    subject: str | None = None
+    entities: list[str] = field(default_factory=list)
+    supersedes_id: int | None = None
+    source_message_ids: list[int] = field(default_factory=list)
+
+    @property
+    def current(self) -> bool:
+        """False once a newer memory superseded it."""
+        return self.valid_to is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewMemory:
+    """What is needed to store a memory."""
+
+    content: str
+    kind: str = MemoryKind.FACT
+    importance: float = 0.5
+    confidence: float = 0.8
+    subject: str | None = None
+    entities: Sequence[str] = ()
+    valid_from: datetime | None = None
+    source_message_ids: Sequence[int] = ()
+    external_id: str | None = None
+
+
+def _record(row: Memory) -> MemoryRecord:
+    return MemoryRecord(
+        id=row.id,
+        user_id=row.user_id,
+        kind=row.kind,
+        content=row.content,
+        importance=row.importance,
+        confidence=row.confidence,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        created_at=row.created_at,
+        external_id=row.external_id,
+        subject=row.subject,
+        entities=json.loads(row.entities) if row.entities else [],
+        supersedes_id=row.supersedes_id,
+        source_message_ids=json.loads(row.source_message_ids) if row.source_message_ids else [],
+    )
+
+
+def _row(user_id: int, new: NewMemory, *, supersedes_id: int | None = None) -> Memory:
+    content = " ".join(new.content.split())[:MAX_CONTENT]
+    now = utcnow()
+    return Memory(
+        user_id=user_id,
+        external_id=new.external_id,
+        kind=new.kind if new.kind in MemoryKind.__members__.values() else MemoryKind.FACT,
+        content=content,
+        subject=new.subject,
+        entities=json.dumps(list(new.entities), ensure_ascii=False) if new.entities else None,
+        importance=min(1.0, max(0.0, new.importance)),
+        confidence=min(1.0, max(0.0, new.confidence)),
+        valid_from=new.valid_from or now,
+        supersedes_id=supersedes_id,
+        source_message_ids=json.dumps(list(new.source_message_ids))
+        if new.source_message_ids
+        else None,
+        search_text=search_text(content),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+class MemoryStore:
+    """Reads and writes memories, always scoped to one user."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, user_id: int, new: NewMemory) -> MemoryRecord:
+        """Store a memory; with an `external_id` already present, return the stored one."""
+        row = _row(user_id, new)
+        async with self._db.sessions() as session:
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                found = await session.scalar(
+                    select(Memory).where(
+                        Memory.user_id == user_id, Memory.external_id == new.external_id
+                    )
+                )
+                if found is None:
+                    raise
+                return _record(found)
+            return _record(row)
+
+    async def add_many(self, user_id: int, items: Sequence[NewMemory]) -> list[MemoryRecord]:
+        """Store a batch in one transaction, skipping external ids already stored (import)."""
+        wanted = [i.external_id for i in items if i.external_id]
+        async with self._db.sessions() as session:
+            existing: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                existing |= set(
+                    await session.scalars(
+                        select(Memory.external_id).where(
+                            Memory.user_id == user_id, Memory.external_id.in_(chunk)
+                        )
+                    )
+                )
+            rows = []
+            seen: set[str] = set()
+            for item in items:
+                if item.external_id and (item.external_id in existing or item.external_id in seen):
+                    continue
+                if item.external_id:
+                    seen.add(item.external_id)
+                rows.append(_row(user_id, item))
+            session.add_all(rows)
+            await session.commit()
+            return [_record(r) for r in rows]
+
+    async def supersede(
+        self, user_id: int, old_id: int, new: NewMemory, *, at: datetime | None = None
+    ) -> MemoryRecord | None:
+        """Close `old_id` (valid_to) and store its replacement linked to it; None if not found."""
+        async with self._db.sessions() as session, session.begin():
+            old = await session.scalar(
+                select(Memory).where(Memory.id == old_id, Memory.user_id == user_id)
+            )
+            if old is None:
+                return None
+            old.valid_to = at or utcnow()
+            old.updated_at = utcnow()
+            row = _row(user_id, new, supersedes_id=old_id)
+            session.add(row)
+            await session.flush()
+            return _record(row)
+
+    async def update(
+        self,
+        user_id: int,
+        memory_id: int,
+        *,
+        content: str | None = None,
+        kind: str | None = None,
+        importance: float | None = None,
+        source_message_id: int | None = None,
+    ) -> MemoryRecord | None:
+        """Correct a memory in place (the user's edit, or a merged near-duplicate)."""
+        async with self._db.sessions() as session, session.begin():
+            row = await session.scalar(
+                select(Memory).where(Memory.id == memory_id, Memory.user_id == user_id)
+            )
+            if row is None:
+                return None
+            if content is not None:
+                row.content = " ".join(content.split())[:MAX_CONTENT]
+                row.search_text = search_text(row.content)
+            if kind is not None and kind in MemoryKind.__members__.values():
+                row.kind = kind
+            if importance is not None:
+                row.importance = min(1.0, max(0.0, importance))
+            if source_message_id is not None:
+                sources = json.loads(row.source_message_ids) if row.source_message_ids else []
+                if source_message_id not in sources:
+                    row.source_message_ids = json.dumps([*sources, source_message_id])
+            row.updated_at = utcnow()
+            await session.flush()
+            return _record(row)
+
+    async def delete(self, user_id: int, memory_id: int) -> bool:
+        """Remove a memory for good (the caller also removes it from the vector index)."""
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                delete(Memory).where(Memory.id == memory_id, Memory.user_id == user_id)
+            )
+        return bool(result.rowcount)
+
+    async def get(self, user_id: int, memory_id: int) -> MemoryRecord | None:
+        """One memory of the user."""
+        async with self._db.sessions() as session:
+            row = await session.scalar(
+                select(Memory).where(Memory.id == memory_id, Memory.user_id == user_id)
+            )
+            return _record(row) if row else None
+
+    async def by_ids(self, user_id: int, ids: Sequence[int]) -> dict[int, MemoryRecord]:
+        """Memories of the user among `ids` (ids of other users are silently absent)."""
+        if not ids:
+            return {}
+        async with self._db.sessions() as session:
+            rows = await session.scalars(
+                select(Memory).where(Memory.user_id == user_id, Memory.id.in_(list(ids)))
+            )
+            return {r.id: _record(r) for r in rows}
+
+    async def by_ids_any(self, ids: Sequence[int]) -> list[MemoryRecord]:
+        """Memories by id across users, for index maintenance only (never for recall)."""
+        if not ids:
+            return []
+        async with self._db.sessions() as session:
+            rows = await session.scalars(select(Memory).where(Memory.id.in_(list(ids))))
+            return [_record(r) for r in rows]
+
+    async def recent(
+        self,
+        user_id: int,
+        *,
+        kinds: Sequence[str] | None = None,
+        include_history: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[MemoryRecord]:
+        """The user's memories, newest first; superseded ones only with `include_history`."""
+        query = select(Memory).where(Memory.user_id == user_id)
+        if kinds:
+            query = query.where(Memory.kind.in_(list(kinds)))
+        if not include_history:
+            query = query.where(Memory.valid_to.is_(None))
+        query = (
+            query.order_by(Memory.valid_from.desc(), Memory.id.desc()).limit(limit).offset(offset)
+        )
+        async with self._db.sessions() as session:
+            return [_record(r) for r in await session.scalars(query)]
+
+    async def count(self, user_id: int | None = None) -> int:
+        """How many memories (of one user, or all)."""
+        query = select(func.count(Memory.id))
+        if user_id is not None:
+            query = query.where(Memory.user_id == user_id)
+        async with self._db.engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)
+
+    async def iter_all(self, *, batch: int = 1000) -> AsyncIterator[list[MemoryRecord]]:
+        """Every memory of every user in id order, in batches (index rebuilds)."""
+        last = 0
+        while True:
+            async with self._db.sessions() as session:
+                rows = list(
+                    await session.scalars(
+                        select(Memory).where(Memory.id > last).order_by(Memory.id).limit(batch)
+                    )
+                )
+            if not rows:
+                return
+            last = rows[-1].id
+            yield [_record(r) for r in rows]
+
+    async def all_ids(self) -> set[int]:
+        """Ids of every memory (to diff against the vector index)."""
+        async with self._db.engine.connect() as conn:
+            return set((await conn.execute(select(Memory.id))).scalars())
+
+    async def keyword_search(
+        self, user_id: int, query: str, *, limit: int = 50, include_history: bool = False
+    ) -> list[tuple[int, float]]:
+        """(id, score) by full-text relevance, best first; higher score is better."""
+        terms = query_terms(query)
+        if not terms:
+            return []
+        if self._db.is_sqlite:
+            match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+            sql = (
+                "SELECT m.id, -bm25(memory_fts) AS score FROM memory_fts "
+                "JOIN memories m ON m.id = memory_fts.rowid "
+                "WHERE memory_fts MATCH :match AND m.user_id = :user_id "
+                + ("" if include_history else "AND m.valid_to IS NULL ")
+                + "ORDER BY bm25(memory_fts) LIMIT :limit"
+            )
+            params: dict[str, object] = {"match": match, "user_id": user_id, "limit": limit}
+        else:
+            sql = (
+                "SELECT id, ts_rank(to_tsvector('simple', search_text), q) AS score "
+                "FROM memories, to_tsquery('simple', :tsquery) AS q "
+                "WHERE user_id = :user_id AND to_tsvector('simple', search_text) @@ q "
+                + ("" if include_history else "AND valid_to IS NULL ")
+                + "ORDER BY score DESC LIMIT :limit"
+            )
+            params = {"tsquery": " | ".join(terms), "user_id": user_id, "limit": limit}
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(text(sql), params)).all()
+        return [(int(i), float(s)) for i, s in rows]
+
+    async def in_window(
+        self,
+        user_id: int,
+        start: datetime,
+        end: datetime,
+        *,
+        limit: int = 50,
+        include_history: bool = True,
+    ) -> list[int]:
+        """Ids of memories that became true within [start, end), oldest first."""
+        query = (
+            select(Memory.id)
+            .where(Memory.user_id == user_id, Memory.valid_from >= start, Memory.valid_from < end)
+            .order_by(Memory.valid_from)
+            .limit(limit)
+        )
+        if not include_history:
+            query = query.where(Memory.valid_to.is_(None))
+        async with self._db.engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def mark_superseded(self, user_id: int, memory_id: int, *, at: datetime) -> None:
+        """Close a memory without a replacement row (the replacement already exists)."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(Memory)
+                .where(Memory.id == memory_id, Memory.user_id == user_id)
+                .values(valid_to=at, updated_at=utcnow())
+            )

@@ -1,0 +1,163 @@
+"""Memories with their vectors kept in step: every write goes to the database first, then the
+index; an index write that fails is repaired later from the database (the source of truth)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from memory.db import Database
+from memory.embeddings import Embedder, EmbeddingUnavailable
+from memory.memories import MemoryRecord, MemoryStore, NewMemory
+from memory.recall import Hit, Recall
+from memory.vectors import VectorIndex, VectorIndexError
+
+log = logging.getLogger(__name__)
+
+_BATCH = 256
+
+
+class MemoryService:
+    """The memory API the agent, tools and CLI use."""
+
+    def __init__(
+        self, db: Database, *, index: VectorIndex | None, embedder: Embedder | None
+    ) -> None:
+        self.store = MemoryStore(db)
+        self.index = index
+        self.embedder = embedder
+        self.recall = Recall(self.store, index=index, embedder=embedder)
+        self.stale = False
+        """True when some write did not reach the index; `repair()` fixes it."""
+
+    async def start(self) -> None:
+        """Open the index and repair it if it is missing, built by another model, or stale."""
+        if self.index is None or self.embedder is None:
+            return
+        try:
+            fresh = await self.index.open(embedder=self.embedder.name)
+        except VectorIndexError as exc:
+            log.warning("vector index unavailable (%s); keyword recall only for now", exc)
+            self.stale = True
+            return
+        if fresh and await self.store.count():
+            log.info("vector index is empty or was built by another model: rebuilding")
+            await self.reindex()
+        else:
+            await self.repair()
+
+    async def close(self) -> None:
+        """Release the index and embedder threads."""
+        for resource in (self.index, self.embedder):
+            close = getattr(resource, "close", None)
+            if callable(close):
+                close()
+            aclose = getattr(resource, "aclose", None)
+            if callable(aclose):
+                await aclose()
+
+    async def search(self, user_id: int, query: str, **options: object) -> list[Hit]:
+        """Hybrid recall (see `memory.recall`)."""
+        return await self.recall.search(user_id, query, **options)  # type: ignore[arg-type]
+
+    async def remember(self, user_id: int, new: NewMemory) -> MemoryRecord:
+        """Store one memory and index it."""
+        record = await self.store.add(user_id, new)
+        await self._index([record])
+        return record
+
+    async def supersede(self, user_id: int, old_id: int, new: NewMemory) -> MemoryRecord | None:
+        """Replace an outdated memory; the old one stays as history, out of normal recall."""
+        record = await self.store.supersede(user_id, old_id, new)
+        if record is None:
+            return None
+        await self._index([record])
+        if self.index is not None:
+            try:
+                await self.index.set_current(old_id, False)
+            except VectorIndexError as exc:
+                self._stale(exc)
+        return record
+
+    async def update(self, user_id: int, memory_id: int, **changes: object) -> MemoryRecord | None:
+        """Correct a memory (content, kind, importance) and re-index it."""
+        record = await self.store.update(user_id, memory_id, **changes)  # type: ignore[arg-type]
+        if record is not None and "content" in changes:
+            await self._index([record])
+        return record
+
+    async def forget(self, user_id: int, memory_id: int) -> bool:
+        """Delete a memory from the database and the index; False if the user has no such one."""
+        if not await self.store.delete(user_id, memory_id):
+            return False
+        if self.index is not None:
+            try:
+                await self.index.delete([memory_id])
+            except VectorIndexError as exc:
+                # The database no longer has it, so recall cannot return it; repair cleans up.
+                self._stale(exc)
+        return True
+
+    async def import_many(self, user_id: int, items: Sequence[NewMemory]) -> tuple[int, int]:
+        """Store and index in batches; idempotent on `external_id`. Returns (added, skipped)."""
+        added = 0
+        for start in range(0, len(items), _BATCH):
+            chunk = items[start : start + _BATCH]
+            records = await self.store.add_many(user_id, chunk)
+            await self._index(records)
+            added += len(records)
+        return added, len(items) - added
+
+    async def reindex(self) -> int:
+        """Rebuild the whole index from the database; returns how many vectors were written."""
+        if self.index is None or self.embedder is None:
+            return 0
+        await self.index.open(embedder=self.embedder.name)
+        stale = await self.index.ids()
+        if stale:
+            await self.index.delete(sorted(stale))
+        total = 0
+        async for batch in self.store.iter_all(batch=_BATCH):
+            await self._index(batch, raise_errors=True)
+            total += len(batch)
+        self.stale = False
+        return total
+
+    async def repair(self) -> int:
+        """Add what the index misses and drop what the database no longer has."""
+        if self.index is None or self.embedder is None:
+            return 0
+        try:
+            in_db = await self.store.all_ids()
+            in_index = await self.index.ids()
+            extra = sorted(in_index - in_db)
+            if extra:
+                await self.index.delete(extra)
+            missing = sorted(in_db - in_index)
+            for start in range(0, len(missing), _BATCH):
+                chunk = missing[start : start + _BATCH]
+                records = await self.store.by_ids_any(chunk)
+                await self._index(records, raise_errors=True)
+        except (EmbeddingUnavailable, VectorIndexError) as exc:
+            self._stale(exc)
+            return 0
+        if extra or missing:
+            log.info("vector index repaired: %d added, %d removed", len(missing), len(extra))
+        self.stale = False
+        return len(missing) + len(extra)
+
+    async def _index(self, records: Sequence[MemoryRecord], *, raise_errors: bool = False) -> None:
+        if self.index is None or self.embedder is None or not records:
+            return
+        try:
+            vectors = await self.embedder.embed_passages([r.content for r in records])
+            await self.index.upsert(list(zip(records, vectors, strict=True)))
+        except (EmbeddingUnavailable, VectorIndexError) as exc:
+            if raise_errors:
+                raise
+            self._stale(exc)
+
+    def _stale(self, exc: Exception) -> None:
+        if not self.stale:
+            log.warning("memory index out of date (%s); it will be repaired", exc)
+        self.stale = True
