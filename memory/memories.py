@@ -99,7 +99,7 @@ def _row(user_id: int, new: NewMemory, *, supersedes_id: int | None = None) -> M
         if new.source_message_ids
         else None,
         search_text=search_text(content),
-        created_at=now,
+        created_at=new.valid_from or now,
         updated_at=now,
     )
 
@@ -217,6 +217,14 @@ class MemoryStore:
         async with self._db.sessions() as session:
             row = await session.scalar(
                 select(Memory).where(Memory.id == memory_id, Memory.user_id == user_id)
+            )
+            return _record(row) if row else None
+
+    async def by_external_id(self, user_id: int, external_id: str) -> MemoryRecord | None:
+        """A memory by the id it was imported with."""
+        async with self._db.sessions() as session:
+            row = await session.scalar(
+                select(Memory).where(Memory.user_id == user_id, Memory.external_id == external_id)
             )
             return _record(row) if row else None
 

@@ -15,6 +15,7 @@ from agent.cli.common import migrate_or_exit, settings_or_exit, wait_for_databas
 from agent.cli.config_file import render_config, write_config
 from agent.cli.doctor import doctor_command
 from agent.cli.logs import setup_logging
+from agent.cli.memory import memory_app
 from agent.cli.pair import pair_app
 from agent.errors import ConfigError
 from agent.settings import Settings
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(pair_app, name="pair")
+app.add_typer(memory_app, name="memory")
 app.command("doctor")(doctor_command)
 
 
