@@ -102,6 +102,8 @@ async def run_one(
             "DADANG_TELEGRAM_POLL_TIMEOUT": "10",
             "DADANG_HTTP_PORT": str(port),
             "DADANG_LOG_LEVEL": "WARNING",
+            # The core loop is measured; extraction's extra model call is another benchmark.
+            "DADANG_MEMORY_REFLECT": "false",
         }
         log = (home / "run.log").open("wb")
         proc = subprocess.Popen(

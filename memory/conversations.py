@@ -15,7 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory.db import Database
-from memory.models import Conversation, Message, MessageStatus, OutboxItem, OutboxStatus
+from memory.models import (
+    Conversation,
+    ConversationSummary,
+    Message,
+    MessageStatus,
+    OutboxItem,
+    OutboxStatus,
+    Reflection,
+)
 from memory.outbox import OutboxEntry
 from memory.types import utcnow
 
@@ -32,6 +40,7 @@ _HISTORY: dict[int, Select[str, str, datetime]] = {}
 _HISTORY_FILTER = (
     Message.conversation_id == bindparam("conversation_id"),
     Message.id < bindparam("before_id"),
+    Message.id > bindparam("after_id"),
     Message.status == MessageStatus.DONE,
 )
 _HISTORY_COUNT = select(func.count(Message.id)).where(*_HISTORY_FILTER)
@@ -183,7 +192,13 @@ class ConversationStore:
         ]
 
     async def history(
-        self, conversation_id: int, *, before_id: int, limit: int, step: int = 10
+        self,
+        conversation_id: int,
+        *,
+        before_id: int,
+        limit: int,
+        step: int = 10,
+        after_id: int = 0,
     ) -> list[HistoryEntry]:
         """Recent answered messages before `before_id`, oldest first: `limit` to `limit+step-1`.
 
@@ -191,7 +206,7 @@ class ConversationStore:
         the prompt prefix (system prompt, tools, history) stays byte-identical for several turns
         and vLLM's prefix cache keeps hitting; a sliding window would break it on every turn.
         """
-        params = {"conversation_id": conversation_id, "before_id": before_id}
+        params = {"conversation_id": conversation_id, "before_id": before_id, "after_id": after_id}
         query = _HISTORY.get(limit + step)
         if query is None:
             query = _HISTORY[limit + step] = (
@@ -208,6 +223,58 @@ class ConversationStore:
         start = max(0, ((total - limit) // step) * step) if total > limit else 0
         window = rows[: total - start]
         return [HistoryEntry(role=r, text=t, created_at=c) for r, t, c in reversed(window)]
+
+    async def summary(self, conversation_id: int) -> tuple[str, int]:
+        """The rolling summary and the last message id it covers ("", 0 when none)."""
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(ConversationSummary.summary, ConversationSummary.upto_message_id).where(
+                        ConversationSummary.conversation_id == conversation_id
+                    )
+                )
+            ).first()
+        return (row[0], row[1]) if row else ("", 0)
+
+    async def set_summary(
+        self, conversation_id: int, *, summary: str, upto_message_id: int
+    ) -> None:
+        """Replace the rolling summary (it only moves forward)."""
+        async with self._db.sessions() as session, session.begin():
+            row = await session.get(ConversationSummary, conversation_id)
+            if row is None:
+                session.add(
+                    ConversationSummary(
+                        conversation_id=conversation_id,
+                        summary=summary,
+                        upto_message_id=upto_message_id,
+                        updated_at=utcnow(),
+                    )
+                )
+            elif upto_message_id > row.upto_message_id:
+                row.summary, row.upto_message_id, row.updated_at = (
+                    summary,
+                    upto_message_id,
+                    utcnow(),
+                )
+
+    async def unsummarised(
+        self, conversation_id: int, *, after_id: int, keep_recent: int
+    ) -> list[tuple[int, str, str]]:
+        """(id, role, text) of answered messages after `after_id`, except the newest
+        `keep_recent` (those stay verbatim in the prompt)."""
+        query = (
+            select(Message.id, Message.role, Message.text)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.id > after_id,
+                Message.status == MessageStatus.DONE,
+            )
+            .order_by(Message.id)
+        )
+        async with self._db.engine.connect() as conn:
+            rows = [(int(i), r, t) for i, r, t in (await conn.execute(query)).all()]
+        return rows[: max(0, len(rows) - keep_recent)]
 
     async def count_requeue(self, message_ids: list[int]) -> None:
         """Count one more attempt for messages requeued after a restart (poison detection)."""
@@ -227,6 +294,7 @@ class ConversationStore:
         reply: str,
         usage: Usage,
         status: MessageStatus = MessageStatus.DONE,
+        reflect: bool = False,
     ) -> OutboxEntry | None:
         """Store the reply, its outbox row, and close the inbound message — atomically.
 
@@ -242,6 +310,17 @@ class ConversationStore:
             )
             if closed.rowcount != 1:
                 return None
+            if reflect:
+                # Queued durably with the reply: extraction runs later, off the hot path.
+                await conn.execute(
+                    insert(Reflection).values(
+                        message_id=inbound.message_id,
+                        user_id=inbound.user_id,
+                        status="pending",
+                        attempts=0,
+                        created_at=now,
+                    )
+                )
             answer_id = (
                 await conn.execute(
                     _INSERT_MESSAGE,

@@ -62,7 +62,7 @@ class NewMemory:
     external_id: str | None = None
 
 
-def _record(row: Memory) -> MemoryRecord:
+def to_record(row: Memory) -> MemoryRecord:
     return MemoryRecord(
         id=row.id,
         user_id=row.user_id,
@@ -81,7 +81,7 @@ def _record(row: Memory) -> MemoryRecord:
     )
 
 
-def _row(user_id: int, new: NewMemory, *, supersedes_id: int | None = None) -> Memory:
+def new_row(user_id: int, new: NewMemory, *, supersedes_id: int | None = None) -> Memory:
     content = " ".join(new.content.split())[:MAX_CONTENT]
     now = utcnow()
     return Memory(
@@ -112,7 +112,7 @@ class MemoryStore:
 
     async def add(self, user_id: int, new: NewMemory) -> MemoryRecord:
         """Store a memory; with an `external_id` already present, return the stored one."""
-        row = _row(user_id, new)
+        row = new_row(user_id, new)
         async with self._db.sessions() as session:
             session.add(row)
             try:
@@ -126,8 +126,8 @@ class MemoryStore:
                 )
                 if found is None:
                     raise
-                return _record(found)
-            return _record(row)
+                return to_record(found)
+            return to_record(row)
 
     async def add_many(self, user_id: int, items: Sequence[NewMemory]) -> list[MemoryRecord]:
         """Store a batch in one transaction, skipping external ids already stored (import)."""
@@ -150,10 +150,10 @@ class MemoryStore:
                     continue
                 if item.external_id:
                     seen.add(item.external_id)
-                rows.append(_row(user_id, item))
+                rows.append(new_row(user_id, item))
             session.add_all(rows)
             await session.commit()
-            return [_record(r) for r in rows]
+            return [to_record(r) for r in rows]
 
     async def supersede(
         self, user_id: int, old_id: int, new: NewMemory, *, at: datetime | None = None
@@ -167,10 +167,10 @@ class MemoryStore:
                 return None
             old.valid_to = at or utcnow()
             old.updated_at = utcnow()
-            row = _row(user_id, new, supersedes_id=old_id)
+            row = new_row(user_id, new, supersedes_id=old_id)
             session.add(row)
             await session.flush()
-            return _record(row)
+            return to_record(row)
 
     async def update(
         self,
@@ -202,7 +202,7 @@ class MemoryStore:
                     row.source_message_ids = json.dumps([*sources, source_message_id])
             row.updated_at = utcnow()
             await session.flush()
-            return _record(row)
+            return to_record(row)
 
     async def delete(self, user_id: int, memory_id: int) -> bool:
         """Remove a memory for good (the caller also removes it from the vector index)."""
@@ -218,7 +218,7 @@ class MemoryStore:
             row = await session.scalar(
                 select(Memory).where(Memory.id == memory_id, Memory.user_id == user_id)
             )
-            return _record(row) if row else None
+            return to_record(row) if row else None
 
     async def by_external_id(self, user_id: int, external_id: str) -> MemoryRecord | None:
         """A memory by the id it was imported with."""
@@ -226,7 +226,7 @@ class MemoryStore:
             row = await session.scalar(
                 select(Memory).where(Memory.user_id == user_id, Memory.external_id == external_id)
             )
-            return _record(row) if row else None
+            return to_record(row) if row else None
 
     async def by_ids(self, user_id: int, ids: Sequence[int]) -> dict[int, MemoryRecord]:
         """Memories of the user among `ids` (ids of other users are silently absent)."""
@@ -236,7 +236,7 @@ class MemoryStore:
             rows = await session.scalars(
                 select(Memory).where(Memory.user_id == user_id, Memory.id.in_(list(ids)))
             )
-            return {r.id: _record(r) for r in rows}
+            return {r.id: to_record(r) for r in rows}
 
     async def by_ids_any(self, ids: Sequence[int]) -> list[MemoryRecord]:
         """Memories by id across users, for index maintenance only (never for recall)."""
@@ -244,7 +244,7 @@ class MemoryStore:
             return []
         async with self._db.sessions() as session:
             rows = await session.scalars(select(Memory).where(Memory.id.in_(list(ids))))
-            return [_record(r) for r in rows]
+            return [to_record(r) for r in rows]
 
     async def recent(
         self,
@@ -265,7 +265,23 @@ class MemoryStore:
             query.order_by(Memory.valid_from.desc(), Memory.id.desc()).limit(limit).offset(offset)
         )
         async with self._db.sessions() as session:
-            return [_record(r) for r in await session.scalars(query)]
+            return [to_record(r) for r in await session.scalars(query)]
+
+    async def profile(self, user_id: int, *, limit: int = 12) -> list[MemoryRecord]:
+        """Current preferences and standing instructions, most important first, in a stable
+        order (the prompt's cached prefix depends on it)."""
+        query = (
+            select(Memory)
+            .where(
+                Memory.user_id == user_id,
+                Memory.valid_to.is_(None),
+                Memory.kind.in_([MemoryKind.PREFERENCE, MemoryKind.INSTRUCTION]),
+            )
+            .order_by(Memory.importance.desc(), Memory.id)
+            .limit(limit)
+        )
+        async with self._db.sessions() as session:
+            return [to_record(r) for r in await session.scalars(query)]
 
     async def count(self, user_id: int | None = None) -> int:
         """How many memories (of one user, or all)."""
@@ -288,7 +304,7 @@ class MemoryStore:
             if not rows:
                 return
             last = rows[-1].id
-            yield [_record(r) for r in rows]
+            yield [to_record(r) for r in rows]
 
     async def all_ids(self) -> set[int]:
         """Ids of every memory (to diff against the vector index)."""

@@ -100,8 +100,8 @@ class Recall:
         return [Hit(memory=records[i], score=scores[i], ranks=ranks[i]) for i in chosen]
 
     async def _vector(self, user_id: int, query: str, k: int, include_history: bool) -> list[int]:
-        if self._index is None or self._embedder is None:
-            return []
+        if self._index is None or self._embedder is None or not self._index.is_open:
+            return []  # no index yet (still opening at start): keywords and dates only
         try:
             [vector] = await self._embedder.embed_queries([query])
             found = await self._index.query(user_id, vector, k=k, current_only=not include_history)

@@ -10,6 +10,7 @@ from memory.db import Database
 from memory.embeddings import Embedder, EmbeddingUnavailable
 from memory.memories import MemoryRecord, MemoryStore, NewMemory
 from memory.recall import Hit, Recall
+from memory.reflections import Applied
 from memory.vectors import VectorIndex, VectorIndexError
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,18 @@ class MemoryService:
             await self._index(records)
             added += len(records)
         return added, len(items) - added
+
+    async def reflect_index(self, applied: Applied) -> None:
+        """Bring the index in line with what an extraction changed in the database."""
+        await self._index(applied.upserted)
+        if self.index is None:
+            return
+        try:
+            for memory_id in applied.closed:
+                await self.index.set_current(memory_id, False)
+            await self.index.delete(applied.deleted)
+        except VectorIndexError as exc:
+            self._stale(exc)
 
     async def reindex(self) -> int:
         """Rebuild the whole index from the database; returns how many vectors were written."""

@@ -116,6 +116,11 @@ class VectorIndex:
 
         return await self._call(go)
 
+    @property
+    def is_open(self) -> bool:
+        """True once `open` succeeded."""
+        return self._collection is not None
+
     def _require(self) -> Any:
         if self._collection is None:
             raise VectorIndexError("the vector index is not open")

@@ -119,7 +119,14 @@ def make_settings(
     home: Path, *, llm: FakeVLLM | None = None, tg: FakeTelegram | None = None, **extra: Any
 ) -> Settings:
     """Settings pointing at the fakes."""
-    values: dict[str, Any] = {"home": home, "http_port": 0, "timezone": "Asia/Shanghai"}
+    # Extraction makes extra model calls that would consume scripted replies; tests of memory
+    # turn it on explicitly.
+    values: dict[str, Any] = {
+        "home": home,
+        "http_port": 0,
+        "timezone": "Asia/Shanghai",
+        "memory_reflect": False,
+    }
     if llm is not None:
         values["llm_base_url"] = llm.url
     if tg is not None:

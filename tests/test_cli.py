@@ -108,7 +108,7 @@ def test_database_down_is_a_clear_error(clean_environ: Path) -> None:
 
 
 def test_terminal_chat_shares_history_across_runs(clean_environ: Path, fake_llm: FakeVLLM) -> None:
-    env = {"DADANG_LLM_BASE_URL": fake_llm.url}
+    env = {"DADANG_LLM_BASE_URL": fake_llm.url, "DADANG_MEMORY_REFLECT": "false"}
     first = dadang("chat", "-m", "my name is Lin", env=env)
     assert first.returncode == 0, first.stderr
     assert "echo: my name is Lin" in first.stdout

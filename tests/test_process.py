@@ -77,6 +77,7 @@ def proc_env(
         "DADANG_TELEGRAM_POLL_TIMEOUT": "1",
         "DADANG_HTTP_PORT": str(free_port()),
         "DADANG_LOG_LEVEL": "INFO",
+        "DADANG_MEMORY_REFLECT": "false",
     }
     yield env
 

@@ -49,7 +49,7 @@ async def test_unknown_user_gets_a_pairing_code_and_no_model_call_until_approved
     assert len(fake_tg.sent_to(STRANGER)) == 1  # told once, not per message
     assert fake_llm.requests == []
 
-    approve = await asyncio.to_thread(
+    approve = await asyncio.to_thread(  # a real `dadang pair approve` process
         subprocess.run,
         [sys.executable, "-m", "agent.cli.main", "pair", "approve", code],
         capture_output=True,

@@ -9,11 +9,14 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.graph.prompts import system_prompt, turn_context
+from agent.graph.budget import estimate_tokens
+from agent.graph.context import assemble
 from agent.graph.state import TurnDeps, TurnState
 from agent.llm import Completion
 from agent.llm.repair import parse_arguments
 from automation.tools import ToolContext, ToolError
+from memory.memories import MemoryRecord
+from memory.recall import Hit
 
 log = logging.getLogger(__name__)
 
@@ -21,22 +24,37 @@ _TOOL_RESULT_LIMIT = 8000
 
 
 async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
-    """Assemble the prompt: stable system prompt, then history, then the new message."""
+    """Assemble the prompt: instructions and profile, summary, recent turns, memories, message."""
     deps = runtime.context
+    now = datetime.now(UTC)
+    summary, upto = await deps.conversations.summary(state["conversation_id"])
     history = await deps.conversations.history(
-        state["conversation_id"], before_id=state["inbound_id"], limit=deps.history_messages
+        state["conversation_id"],
+        before_id=state["inbound_id"],
+        limit=deps.history_messages,
+        after_id=upto,
     )
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": system_prompt(name=state["user_name"])}
-    ]
-    messages += [{"role": h.role, "content": h.text} for h in history]
-    messages.append(
-        {
-            "role": "system",
-            "content": turn_context(now=datetime.now(UTC), timezone=state["timezone"]),
-        }
+    profile: list[MemoryRecord] = []
+    hits: list[Hit] = []
+    if deps.memory is not None:
+        profile = await deps.memory.store.profile(state["user_id"])
+        hits = await deps.memory.search(
+            state["user_id"], state["text"], limit=deps.recall_limit, now=now
+        )
+        profile_ids = {m.id for m in profile}
+        hits = [h for h in hits if h.memory.id not in profile_ids]
+    messages = assemble(
+        name=state["user_name"],
+        timezone=state["timezone"],
+        now=now,
+        profile=profile,
+        summary=summary,
+        history=history,
+        hits=hits,
+        text=state["text"],
+        budget=deps.prompt_budget,
+        tools_tokens=_tools_tokens(deps),
     )
-    messages.append({"role": "user", "content": state["text"]})
     return {
         "messages": messages,
         "steps": 0,
@@ -45,7 +63,12 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "model_calls": 0,
+        "memory_ids": [h.memory.id for h in hits],
     }
+
+
+def _tools_tokens(deps: TurnDeps) -> int:
+    return estimate_tokens(json.dumps(deps.tools.schemas(), ensure_ascii=False))
 
 
 async def think(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
@@ -93,6 +116,7 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         db=deps.db,
         now=datetime.now(UTC),
         source_message_id=state["inbound_id"],
+        memory=deps.memory,
     )
     results: list[dict[str, Any]] = []
     for call in last.get("tool_calls", []):

@@ -9,6 +9,7 @@ from agent.llm import LLMClient
 from automation.tools import ToolRegistry
 from memory.conversations import ConversationStore
 from memory.db import Database
+from memory.service import MemoryService
 
 
 class TurnState(TypedDict, total=False):
@@ -31,6 +32,7 @@ class TurnState(TypedDict, total=False):
     prompt_tokens: int
     completion_tokens: int
     model_calls: int
+    memory_ids: list[int]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,3 +49,6 @@ class TurnDeps:
     stream: bool = True
     max_tokens: int = 2048
     temperature: float = 0.7
+    memory: MemoryService | None = None
+    recall_limit: int = 8
+    prompt_budget: int = 6000

@@ -37,14 +37,24 @@ _TEXTS: dict[str, dict[str, str]] = {
         "/help 查看更多。",
     },
     "help": {
-        "en": "Talk to me in plain words. I can tell the time in your zone, remember notes "
-        '("remember that…") and list them. Commands: /start, /help.',
-        "zh": "直接用自然语言和我说话。我可以告诉你当地时间、帮你记笔记（“记住……”）并列出来。"
-        "命令：/start、/help。",
+        "en": "Talk to me in plain words. I remember what you tell me (preferences, plans, "
+        "promises) and use it later; /memory shows what I remember, and you can ask me to "
+        "correct or forget any of it. Commands: /start, /help, /memory.",
+        "zh": "直接用自然语言和我说话。我会记住你告诉我的事（偏好、计划、承诺）并在之后用上；"
+        "/memory 查看我记得的内容，也可以让我更正或忘掉任何一条。命令：/start、/help、/memory。",
     },
     "unknown_command": {
         "en": "I don't know the command /{command}. Try /help.",
         "zh": "我不认识 /{command} 这个命令。试试 /help。",
+    },
+    "memory_empty": {
+        "en": "I don't remember anything about you yet.",
+        "zh": "我还没有记住关于你的任何事。",
+    },
+    "memory_list": {
+        "en": 'What I remember ({count}, newest first). Say "forget #N" or "correct #N: …" '
+        "to change one:",
+        "zh": "我记得的内容（{count} 条，最新在前）。说“忘掉 #N”或“更正 #N：……”即可修改：",
     },
     "unsupported": {
         "en": "I can only read text messages for now.",

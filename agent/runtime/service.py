@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from agent.graph.builder import build_graph, open_checkpointer
 from agent.graph.state import TurnDeps
 from agent.llm import LLMClient
+from agent.memory_setup import build_memory
 from agent.metrics import Metrics
+from agent.reflect import Reflector
 from agent.runtime.delivery import OutboxDelivery
 from agent.runtime.health import ModelHealth
 from agent.runtime.queues import ConversationQueues
@@ -25,15 +27,17 @@ from agent.settings import Settings
 from automation.tools import ToolRegistry
 from automation.tools.builtin import register as register_builtin_tools
 from connectors.base import Admission, Connector, InboundMessage
+from memory import segment
 from memory.conversations import ConversationStore
 from memory.db import Database, open_database
 from memory.identities import IdentityStore
 from memory.models import MessageStatus
 from memory.outbox import OutboxStore
+from memory.reflections import ReflectionStore
 
 log = logging.getLogger(__name__)
 
-_KNOWN_COMMANDS = frozenset({"start", "help"})
+_KNOWN_COMMANDS = frozenset({"start", "help", "memory"})
 _PRUNE_EVERY = 30.0
 
 
@@ -70,6 +74,10 @@ class Runtime:
             max_retries=settings.llm_max_retries,
             observer=self.metrics.observe_llm,
         )
+        self.memory = build_memory(settings, db)
+        self.reflections = ReflectionStore(db)
+        self.reflector: Reflector | None = None
+        self._memory_task: asyncio.Task[None] | None = None
         self.tools = ToolRegistry()
         register_builtin_tools(self.tools)
         self.health = ModelHealth(self.llm)
@@ -97,7 +105,20 @@ class Runtime:
             stream=self.settings.llm_stream,
             max_tokens=self.settings.llm_max_tokens,
             temperature=self.settings.llm_temperature,
+            memory=self.memory,
+            recall_limit=self.settings.memory_recall_limit,
+            prompt_budget=self.settings.prompt_budget_tokens,
         )
+        if self.settings.memory_reflect:
+            self.reflector = Reflector(
+                llm=self.llm,
+                health=self.health,
+                memory=self.memory,
+                conversations=self.stores.conversations,
+                reflections=self.reflections,
+                timezone=self.settings.timezone,
+                keep_recent=self.settings.history_messages,
+            )
         runner = TurnRunner(
             graph=graph,
             deps=deps,
@@ -109,12 +130,17 @@ class Runtime:
             connectors=self.connectors,
             default_timezone=self.settings.timezone,
             deliver=self.delivery.submit,
+            reflect=self.reflector.submit if self.reflector else None,
         )
         self._runner = runner
         self._queues = ConversationQueues(runner, max_concurrent=self.settings.max_concurrent_turns)
         await self.stores.identities.ensure_owner(name=self.settings.owner_name)
+        # The vector index and models load in the background: recall uses keywords until then.
+        self._memory_task = asyncio.create_task(self._start_memory(), name="memory-start")
         await self.health.start()
         await self.delivery.start()
+        if self.reflector is not None:
+            await self.reflector.start()
         self._janitor = asyncio.create_task(self._prune_periodically(), name="checkpoint-janitor")
         pending = await self.stores.conversations.pending(channels=frozenset(self.connectors))
         if pending:
@@ -144,7 +170,14 @@ class Runtime:
             cancelled = await self._queues.drain(grace=self.settings.shutdown_grace)
             if cancelled:
                 log.info("%d turns interrupted; they will run again at next start", cancelled)
+        if self.reflector is not None:
+            await self.reflector.stop()
         await self.delivery.stop()
+        if self._memory_task is not None and not self._memory_task.done():
+            self._memory_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._memory_task
+        await self.memory.close()
         if self._janitor is not None:
             self._janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -161,6 +194,16 @@ class Runtime:
         await self._stack.aclose()
         await self.llm.aclose()
         await self.stores.db.dispose()
+
+    async def _start_memory(self) -> None:
+        try:
+            await asyncio.to_thread(segment.warm_up)
+            await self.memory.start()
+            warm_up = getattr(self.memory.embedder, "warm_up", None)
+            if callable(warm_up):
+                await warm_up()
+        except Exception:
+            log.exception("memory index could not start; recall uses keywords only")
 
     async def _prune_periodically(self) -> None:
         while True:
@@ -190,6 +233,10 @@ class Runtime:
             return await self._notice(
                 message, user_id, reply("unknown_command", language, command=message.command)
             )
+        if message.command == "memory":
+            return await self._notice(
+                message, user_id, await self._memory_listing(user_id, language)
+            )
         if message.command in _KNOWN_COMMANDS or message.command == "unsupported":
             key = message.command or "unsupported"
             return await self._notice(message, user_id, reply(key, language))
@@ -218,6 +265,14 @@ class Runtime:
             self._queues.submit(record)
         self._update_depth()
         return Admission.QUEUED
+
+    async def _memory_listing(self, user_id: int, language: str) -> str:
+        """What `/memory` shows: current memories, newest first, with their ids."""
+        records = await self.memory.store.recent(user_id, limit=30)
+        if not records:
+            return reply("memory_empty", language)
+        lines = [f"#{m.id} [{m.kind}] {m.valid_from:%Y-%m-%d} {m.content}" for m in records]
+        return reply("memory_list", language, count=len(records)) + "\n" + "\n".join(lines)
 
     async def _resolve_user(self, message: InboundMessage) -> int | None:
         key = (message.channel, message.external_user_id)

@@ -45,6 +45,8 @@ class TurnRunner:
     default_timezone: str
     deliver: Callable[..., None]
     """`OutboxDelivery.submit`: hands a committed outbox row to the sender."""
+    reflect: Callable[[int], None] | None = None
+    """`Reflector.submit` when memory extraction is on."""
 
     def __post_init__(self) -> None:
         # Conversations told "the model is unavailable" during the current outage: told once.
@@ -121,7 +123,10 @@ class TurnRunner:
                 prompt_tokens=int(result.get("prompt_tokens") or 0),
                 completion_tokens=int(result.get("completion_tokens") or 0),
             ),
+            reflect=self.reflect is not None,
         )
+        if entry is not None and self.reflect is not None:
+            self.reflect(record.message_id)
         self.metrics.turn_latency.observe(time.perf_counter() - started)
         if entry is not None:
             self.deliver(entry, channel=record.channel, chat_id=record.chat_id)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from memory.db import Database
+from memory.service import MemoryService
 
 
 class RiskLevel(StrEnum):
@@ -41,6 +42,8 @@ class ToolContext:
     now: datetime
     source_message_id: int | None = None
     """The inbound message that caused the call, for idempotent writes."""
+    memory: MemoryService | None = None
+    """Long-term memory of the acting user (None when memory is off)."""
 
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)

@@ -2,6 +2,7 @@
 
 from automation.tools.base import ToolRegistry
 from automation.tools.clock import CurrentTime
+from automation.tools.memory_tools import MemoryForget, MemorySave, MemorySearch
 from automation.tools.notes import ListNotes, RememberNote
 
 
@@ -10,3 +11,6 @@ def register(registry: ToolRegistry) -> None:
     registry.register(CurrentTime())
     registry.register(RememberNote())
     registry.register(ListNotes())
+    registry.register(MemorySearch())
+    registry.register(MemorySave())
+    registry.register(MemoryForget())
