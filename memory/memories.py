@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -81,8 +82,37 @@ def to_record(row: Memory) -> MemoryRecord:
     )
 
 
+_COLUMNS = [c for c in Memory.__table__.columns if c.name != "search_text"]
+
+
+def _from_mapping(row: Any) -> MemoryRecord:
+    return MemoryRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        content=row["content"],
+        importance=row["importance"],
+        confidence=row["confidence"],
+        valid_from=row["valid_from"],
+        valid_to=row["valid_to"],
+        created_at=row["created_at"],
+        external_id=row["external_id"],
+        subject=row["subject"],
+        entities=json.loads(row["entities"]) if row["entities"] else [],
+        supersedes_id=row["supersedes_id"],
+        source_message_ids=json.loads(row["source_message_ids"])
+        if row["source_message_ids"]
+        else [],
+    )
+
+
+def clean_content(text: str) -> str:
+    """The text as stored: whitespace collapsed, cut to MAX_CONTENT."""
+    return " ".join(text.split())[:MAX_CONTENT]
+
+
 def new_row(user_id: int, new: NewMemory, *, supersedes_id: int | None = None) -> Memory:
-    content = " ".join(new.content.split())[:MAX_CONTENT]
+    content = clean_content(new.content)
     now = utcnow()
     return Memory(
         user_id=user_id,
@@ -129,8 +159,9 @@ class MemoryStore:
                 return to_record(found)
             return to_record(row)
 
-    async def add_many(self, user_id: int, items: Sequence[NewMemory]) -> list[MemoryRecord]:
-        """Store a batch in one transaction, skipping external ids already stored (import)."""
+    async def add_many(self, user_id: int, items: Sequence[NewMemory]) -> list[MemoryRecord | None]:
+        """Store a batch in one transaction; the result is aligned with `items`, with None where
+        an external id was already stored (imports are idempotent)."""
         wanted = [i.external_id for i in items if i.external_id]
         async with self._db.sessions() as session:
             existing: set[str] = set()
@@ -143,17 +174,18 @@ class MemoryStore:
                         )
                     )
                 )
-            rows = []
+            rows: list[Memory | None] = []
             seen: set[str] = set()
             for item in items:
                 if item.external_id and (item.external_id in existing or item.external_id in seen):
+                    rows.append(None)
                     continue
                 if item.external_id:
                     seen.add(item.external_id)
                 rows.append(new_row(user_id, item))
-            session.add_all(rows)
+            session.add_all([r for r in rows if r is not None])
             await session.commit()
-            return [to_record(r) for r in rows]
+            return [to_record(r) if r is not None else None for r in rows]
 
     async def supersede(
         self, user_id: int, old_id: int, new: NewMemory, *, at: datetime | None = None
@@ -229,14 +261,16 @@ class MemoryStore:
             return to_record(row) if row else None
 
     async def by_ids(self, user_id: int, ids: Sequence[int]) -> dict[int, MemoryRecord]:
-        """Memories of the user among `ids` (ids of other users are silently absent)."""
+        """Memories of the user among `ids` (ids of other users are silently absent).
+
+        Core rather than ORM: recall loads up to ~150 candidates per message.
+        """
         if not ids:
             return {}
-        async with self._db.sessions() as session:
-            rows = await session.scalars(
-                select(Memory).where(Memory.user_id == user_id, Memory.id.in_(list(ids)))
-            )
-            return {r.id: to_record(r) for r in rows}
+        query = select(*_COLUMNS).where(Memory.user_id == user_id, Memory.id.in_(list(ids)))
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return {int(r["id"]): _from_mapping(r) for r in rows}
 
     async def by_ids_any(self, ids: Sequence[int]) -> list[MemoryRecord]:
         """Memories by id across users, for index maintenance only (never for recall)."""
@@ -306,10 +340,11 @@ class MemoryStore:
             last = rows[-1].id
             yield [to_record(r) for r in rows]
 
-    async def all_ids(self) -> set[int]:
-        """Ids of every memory (to diff against the vector index)."""
+    async def owners(self) -> dict[int, int]:
+        """memory id → user id for every memory (to diff against the vector index)."""
         async with self._db.engine.connect() as conn:
-            return set((await conn.execute(select(Memory.id))).scalars())
+            rows = await conn.execute(select(Memory.id, Memory.user_id))
+            return {int(i): int(u) for i, u in rows.all()}
 
     async def keyword_search(
         self, user_id: int, query: str, *, limit: int = 50, include_history: bool = False

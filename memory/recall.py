@@ -104,7 +104,7 @@ class Recall:
             return []  # no index yet (still opening at start): keywords and dates only
         try:
             [vector] = await self._embedder.embed_queries([query])
-            found = await self._index.query(user_id, vector, k=k, current_only=not include_history)
+            found = await self._index.query(user_id, vector, k=k)
         except (EmbeddingUnavailable, VectorIndexError) as exc:
             if self.degraded != str(exc):
                 log.warning("vector recall is off, using keywords only: %s", exc)

@@ -57,6 +57,7 @@ Operation = Add | Supersede | Update | Delete
 class Applied:
     """What changed, for the vector index."""
 
+    user_id: int
     upserted: list[MemoryRecord] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
@@ -149,7 +150,7 @@ class ReflectionStore:
         Returns None when the reflection was already done (a retry after a crash that happened
         after the commit): nothing is applied twice.
         """
-        applied = Applied()
+        applied = Applied(user_id=user_id)
         now = utcnow()
         async with self._db.sessions() as session, session.begin():
             closed = await session.execute(

@@ -3,12 +3,13 @@ index; an index write that fails is repaired later from the database (the source
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
 from memory.db import Database
-from memory.embeddings import Embedder, EmbeddingUnavailable
-from memory.memories import MemoryRecord, MemoryStore, NewMemory
+from memory.embeddings import Embedder, EmbeddingUnavailable, Vector
+from memory.memories import MemoryRecord, MemoryStore, NewMemory, clean_content
 from memory.recall import Hit, Recall
 from memory.reflections import Applied
 from memory.vectors import VectorIndex, VectorIndexError
@@ -72,12 +73,8 @@ class MemoryService:
         record = await self.store.supersede(user_id, old_id, new)
         if record is None:
             return None
+        # The old vector stays: recall drops superseded memories unless history is asked for.
         await self._index([record])
-        if self.index is not None:
-            try:
-                await self.index.set_current(old_id, False)
-            except VectorIndexError as exc:
-                self._stale(exc)
         return record
 
     async def update(self, user_id: int, memory_id: int, **changes: object) -> MemoryRecord | None:
@@ -93,31 +90,62 @@ class MemoryService:
             return False
         if self.index is not None:
             try:
-                await self.index.delete([memory_id])
+                await self.index.delete(user_id, [memory_id])
             except VectorIndexError as exc:
                 # The database no longer has it, so recall cannot return it; repair cleans up.
                 self._stale(exc)
         return True
 
     async def import_many(self, user_id: int, items: Sequence[NewMemory]) -> tuple[int, int]:
-        """Store and index in batches; idempotent on `external_id`. Returns (added, skipped)."""
+        """Store and index in batches; idempotent on `external_id`. Returns (added, skipped).
+
+        Pipelined: while a batch is written to the database and embedded (two threads), the
+        previous batch is written to the index (a third).
+        """
         added = 0
+        upserting: asyncio.Task[None] | None = None
         for start in range(0, len(items), _BATCH):
             chunk = items[start : start + _BATCH]
-            records = await self.store.add_many(user_id, chunk)
-            await self._index(records)
-            added += len(records)
+            stored, vectors = await asyncio.gather(
+                self.store.add_many(user_id, chunk), self._embed([i.content for i in chunk])
+            )
+            pairs = (
+                [(r, v) for r, v in zip(stored, vectors, strict=True) if r is not None]
+                if vectors is not None
+                else []
+            )
+            added += sum(1 for r in stored if r is not None)
+            if upserting is not None:
+                await upserting
+            if pairs and self.index is not None:
+                upserting = asyncio.create_task(self._upsert(pairs))
+        if upserting is not None:
+            await upserting
         return added, len(items) - added
+
+    async def _embed(self, texts: Sequence[str]) -> list[Vector] | None:
+        if self.embedder is None or self.index is None:
+            return None
+        try:
+            return await self.embedder.embed_passages([clean_content(t) for t in texts])
+        except EmbeddingUnavailable as exc:
+            self._stale(exc)
+            return None
+
+    async def _upsert(self, pairs: list[tuple[MemoryRecord, Vector]]) -> None:
+        assert self.index is not None
+        try:
+            await self.index.upsert(pairs)
+        except VectorIndexError as exc:
+            self._stale(exc)
 
     async def reflect_index(self, applied: Applied) -> None:
         """Bring the index in line with what an extraction changed in the database."""
         await self._index(applied.upserted)
-        if self.index is None:
+        if self.index is None or not applied.deleted:
             return
         try:
-            for memory_id in applied.closed:
-                await self.index.set_current(memory_id, False)
-            await self.index.delete(applied.deleted)
+            await self.index.delete(applied.user_id, applied.deleted)
         except VectorIndexError as exc:
             self._stale(exc)
 
@@ -126,9 +154,8 @@ class MemoryService:
         if self.index is None or self.embedder is None:
             return 0
         await self.index.open(embedder=self.embedder.name)
-        stale = await self.index.ids()
-        if stale:
-            await self.index.delete(sorted(stale))
+        for user_id, stale in (await self.index.ids()).items():
+            await self.index.delete(user_id, sorted(stale))
         total = 0
         async for batch in self.store.iter_all(batch=_BATCH):
             await self._index(batch, raise_errors=True)
@@ -141,12 +168,16 @@ class MemoryService:
         if self.index is None or self.embedder is None:
             return 0
         try:
-            in_db = await self.store.all_ids()
-            in_index = await self.index.ids()
-            extra = sorted(in_index - in_db)
-            if extra:
-                await self.index.delete(extra)
-            missing = sorted(in_db - in_index)
+            in_db = await self.store.owners()
+            extra = 0
+            for user_id, ids in (await self.index.ids()).items():
+                gone = sorted(i for i in ids if in_db.get(i) != user_id)
+                extra += len(gone)
+                await self.index.delete(user_id, gone)
+                for i in ids:
+                    if in_db.get(i) == user_id:
+                        del in_db[i]
+            missing = sorted(in_db)
             for start in range(0, len(missing), _BATCH):
                 chunk = missing[start : start + _BATCH]
                 records = await self.store.by_ids_any(chunk)
@@ -155,9 +186,9 @@ class MemoryService:
             self._stale(exc)
             return 0
         if extra or missing:
-            log.info("vector index repaired: %d added, %d removed", len(missing), len(extra))
+            log.info("vector index repaired: %d added, %d removed", len(missing), extra)
         self.stale = False
-        return len(missing) + len(extra)
+        return len(missing) + extra
 
     async def _index(self, records: Sequence[MemoryRecord], *, raise_errors: bool = False) -> None:
         if self.index is None or self.embedder is None or not records:

@@ -8,6 +8,7 @@ query is filtered by user id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +20,7 @@ from memory.errors import StorageError
 from memory.memories import MemoryRecord
 
 T = TypeVar("T")
-_COLLECTION = "dadang_memories"
+_PREFIX = "dadang_u"
 
 
 class VectorIndexError(StorageError):
@@ -56,14 +57,21 @@ def _guard_class() -> Any:
 
 
 class VectorIndex:
-    """Memory vectors with `user_id`, `kind` and `current` metadata."""
+    """Memory vectors, one Chroma collection per user.
+
+    Per-user collections make isolation structural (a query cannot reach another user's
+    vectors) and keep queries fast: a metadata filter over one shared collection cost 34 ms at
+    10k vectors here, an unfiltered query on the user's own collection a few milliseconds.
+    """
 
     def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
         if (path is None) == (url is None):
             raise ValueError("give exactly one of path (embedded Chroma) or url (Chroma server)")
         self._path, self._url = path, url
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma")
-        self._collection: Any = None
+        self._client: Any = None
+        self._collections: dict[int, Any] = {}
+        self._embedder = ""
         self.where = str(path) if path else str(url)
 
     async def _call(self, fn: Callable[[], T]) -> T:
@@ -75,7 +83,7 @@ class VectorIndex:
         except Exception as exc:  # chromadb raises many types; all mean "index unusable now"
             raise VectorIndexError(f"the vector index at {self.where} failed: {exc}") from exc
 
-    def _client(self) -> Any:
+    def _connect(self) -> Any:
         import chromadb
         from chromadb.config import Settings
 
@@ -92,112 +100,138 @@ class VectorIndex:
         )
 
     async def open(self, *, embedder: str) -> bool:
-        """Connect and select the collection; True when it is new or was built by another model
-        (the caller must then rebuild it from the database)."""
+        """Connect; True when the index is empty or was built by another model (it is then
+        cleared, and the caller must rebuild it from the database)."""
 
         def go() -> bool:
-            client = self._client()
-            collection = client.get_or_create_collection(
-                _COLLECTION,
-                embedding_function=_guard_class(),
-                metadata={"embedder": embedder, "hnsw:space": "cosine"},
-            )
-            if (collection.metadata or {}).get("embedder") != embedder:
-                client.delete_collection(_COLLECTION)
-                collection = client.create_collection(
-                    _COLLECTION,
-                    embedding_function=_guard_class(),
-                    metadata={"embedder": embedder, "hnsw:space": "cosine"},
-                )
-                self._collection = collection
+            self._client = self._connect()
+            self._embedder = embedder
+            self._collections.clear()
+            names = [c if isinstance(c, str) else c.name for c in self._client.list_collections()]
+            ours = [n for n in names if n.startswith(_PREFIX)]
+            stale = False
+            for name in ours:
+                collection = self._client.get_collection(name, embedding_function=_guard_class())
+                if (collection.metadata or {}).get("embedder") != embedder:
+                    stale = True
+                    break
+            if stale:
+                for name in ours:
+                    self._client.delete_collection(name)
                 return True
-            self._collection = collection
-            return bool(collection.count() == 0)
+            return not ours
 
         return await self._call(go)
 
     @property
     def is_open(self) -> bool:
         """True once `open` succeeded."""
-        return self._collection is not None
+        return self._client is not None
 
-    def _require(self) -> Any:
-        if self._collection is None:
+    def _collection(self, user_id: int, *, create: bool) -> Any:
+        """The user's collection (runs on the Chroma thread)."""
+        if user_id in self._collections:
+            return self._collections[user_id]
+        if self._client is None:
             raise VectorIndexError("the vector index is not open")
-        return self._collection
+        name = f"{_PREFIX}{user_id}"
+        if create:
+            collection = self._client.get_or_create_collection(
+                name,
+                embedding_function=_guard_class(),
+                metadata={"embedder": self._embedder, "hnsw:space": "cosine"},
+            )
+        else:
+            try:
+                collection = self._client.get_collection(name, embedding_function=_guard_class())
+            except Exception:  # Chroma raises NotFound variants by version
+                return None
+        self._collections[user_id] = collection
+        return collection
 
     async def upsert(self, items: Sequence[tuple[MemoryRecord, Vector]]) -> None:
-        """Add or replace vectors."""
+        """Add or replace vectors (grouped into each user's collection)."""
         if not items:
             return
-        collection = self._require()
+        by_user: dict[int, list[tuple[MemoryRecord, Vector]]] = {}
+        for memory, vector in items:
+            by_user.setdefault(memory.user_id, []).append((memory, vector))
 
         def go() -> None:
-            collection.upsert(
-                ids=[str(m.id) for m, _ in items],
-                embeddings=[v for _, v in items],
-                metadatas=[
-                    {"user_id": m.user_id, "kind": m.kind, "current": m.valid_to is None}
-                    for m, _ in items
-                ],
-            )
+            for user_id, group in by_user.items():
+                self._collection(user_id, create=True).upsert(
+                    ids=[str(m.id) for m, _ in group],
+                    embeddings=[v for _, v in group],
+                    metadatas=[{"kind": m.kind} for m, _ in group],
+                )
 
         await self._call(go)
 
-    async def set_current(self, memory_id: int, current: bool) -> None:
-        """Mark a memory superseded (or current again) without re-embedding it."""
-        collection = self._require()
-        await self._call(
-            lambda: collection.update(ids=[str(memory_id)], metadatas=[{"current": current}])
-        )
-
-    async def delete(self, ids: Sequence[int]) -> None:
+    async def delete(self, user_id: int, ids: Sequence[int]) -> None:
         """Remove vectors (forgotten memories)."""
         if not ids:
             return
-        collection = self._require()
-        await self._call(lambda: collection.delete(ids=[str(i) for i in ids]))
 
-    async def query(
-        self, user_id: int, vector: Vector, *, k: int, current_only: bool = True
-    ) -> list[tuple[int, float]]:
+        def go() -> None:
+            collection = self._collection(user_id, create=False)
+            if collection is not None:
+                collection.delete(ids=[str(i) for i in ids])
+
+        await self._call(go)
+
+    async def query(self, user_id: int, vector: Vector, *, k: int) -> list[tuple[int, float]]:
         """(memory id, cosine similarity) of the user's nearest memories, best first."""
-        collection = self._require()
-        where: dict[str, Any] = {"user_id": user_id}
-        if current_only:
-            where = {"$and": [{"user_id": user_id}, {"current": True}]}
 
         def go() -> list[tuple[int, float]]:
-            result = collection.query(
-                query_embeddings=[vector], n_results=k, where=where, include=["distances"]
-            )
+            collection = self._collection(user_id, create=False)
+            if collection is None:
+                return []
+            result = collection.query(query_embeddings=[vector], n_results=k, include=["distances"])
             ids = result["ids"][0] if result["ids"] else []
             distances = result["distances"][0] if result.get("distances") else []
             return [(int(i), 1.0 - float(d)) for i, d in zip(ids, distances, strict=False)]
 
         return await self._call(go)
 
-    async def ids(self) -> set[int]:
-        """Every id in the index (to diff against the database)."""
-        collection = self._require()
+    async def ids(self) -> dict[int, set[int]]:
+        """Every id in the index, per user (to diff against the database)."""
 
-        def go() -> set[int]:
-            found: set[int] = set()
-            offset = 0
-            while True:
-                page = collection.get(include=[], limit=5000, offset=offset)
-                if not page["ids"]:
-                    return found
-                found.update(int(i) for i in page["ids"])
-                offset += len(page["ids"])
+        def go() -> dict[int, set[int]]:
+            if self._client is None:
+                raise VectorIndexError("the vector index is not open")
+            found: dict[int, set[int]] = {}
+            for c in self._client.list_collections():
+                name = c if isinstance(c, str) else c.name
+                if not name.startswith(_PREFIX):
+                    continue
+                user_id = int(name[len(_PREFIX) :])
+                collection = self._collection(user_id, create=False)
+                ids: set[int] = set()
+                offset = 0
+                while True:
+                    page = collection.get(include=[], limit=5000, offset=offset)
+                    if not page["ids"]:
+                        break
+                    ids.update(int(i) for i in page["ids"])
+                    offset += len(page["ids"])
+                found[user_id] = ids
+            return found
 
         return await self._call(go)
 
     async def count(self) -> int:
         """Number of vectors."""
-        collection = self._require()
-        return int(await self._call(collection.count))
+        return sum(len(v) for v in (await self.ids()).values())
 
     def close(self) -> None:
-        """Stop the worker thread."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Release Chroma (its shared system is stopped with the last client) and the thread."""
+        client, self._client = self._client, None
+        self._collections.clear()
+        if client is not None and hasattr(client, "close"):
+
+            def release() -> None:
+                with contextlib.suppress(Exception):
+                    client.close()
+
+            self._pool.submit(release).result(timeout=30)
+        self._pool.shutdown(wait=True, cancel_futures=True)
