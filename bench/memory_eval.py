@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -93,9 +95,16 @@ async def run(data: Path, misses: int, with_context: bool) -> None:
             at10[key].append(r10)
         if r10 < 1 and len(missed) < misses:
             missed.append(f"{q['qid']} [{q['lang']}/{q['kind']}] {q['question']} → {ids[:5]}")
+    judged: list[bool] = []
+    if os.environ.get("DADANG_LLM_BASE_URL"):
+        judged = await judge(service, users, questions)
     await service.close()
     await db.dispose()
 
+    if judged:
+        print(
+            f"LLM-judged answer accuracy: {sum(judged) / len(judged):.3f} ({len(judged)} questions)\n"
+        )
     print("| slice | questions | recall@5 | recall@10 |")
     print("| --- | --- | --- | --- |")
     order = ["all", "zh", "en", *sorted(k for k in at10 if k.startswith("kind:"))]
@@ -115,6 +124,79 @@ async def run(data: Path, misses: int, with_context: bool) -> None:
         for line in missed:
             print("  " + line)
     print(f"\nmachine: {describe()}")
+
+
+ANSWER = """Answer the user's question from these memories of what they told you before \
+(dated; newer wins). Be brief.
+
+Memories:
+{memories}
+
+Question ({asked_at}): {question}"""
+
+JUDGE = """Reference answer: {reference}
+Candidate answer: {candidate}
+Does the candidate contain the information of the reference answer? Reply YES or NO only."""
+
+
+async def judge(
+    service: MemoryService, users: dict[str, int], questions: list[dict[str, Any]]
+) -> list[bool]:
+    """Answer each question from recalled memories with the configured model, then have the same
+    model judge the answer against the reference (an estimate: a model grading itself)."""
+    from agent.llm import LLMClient, ModelError
+
+    llm = LLMClient(
+        base_url=os.environ["DADANG_LLM_BASE_URL"],
+        model=os.environ.get("DADANG_LLM_MODEL"),
+        api_key=os.environ.get("DADANG_LLM_API_KEY"),
+    )
+    verdicts: list[bool] = []
+    try:
+        for q in questions:
+            now = datetime.fromisoformat(q["asked_at"])
+            hits = await service.search(users[q["conv"]], q["question"], limit=10, now=now)
+            memories = "\n".join(
+                f"- [{h.memory.valid_from:%Y-%m-%d}] {h.memory.content}" for h in hits
+            )
+            try:
+                answer = await llm.chat(
+                    [
+                        {
+                            "role": "user",
+                            "content": ANSWER.format(
+                                memories=memories,
+                                asked_at=q["asked_at"][:10],
+                                question=q["question"],
+                            ),
+                        }
+                    ],
+                    thinking=False,
+                    stream=False,
+                    max_tokens=300,
+                    temperature=0.0,
+                )
+                verdict = await llm.chat(
+                    [
+                        {
+                            "role": "user",
+                            "content": JUDGE.format(
+                                reference=q["answer"], candidate=answer.content
+                            ),
+                        }
+                    ],
+                    thinking=False,
+                    stream=False,
+                    max_tokens=5,
+                    temperature=0.0,
+                )
+            except ModelError as exc:
+                print(f"judge skipped {q['qid']}: {exc}", file=sys.stderr)
+                continue
+            verdicts.append(verdict.content.strip().upper().startswith("YES"))
+    finally:
+        await llm.aclose()
+    return verdicts
 
 
 def main() -> None:
