@@ -40,7 +40,7 @@ def load(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-async def run(data: Path, misses: int, with_context: bool) -> None:
+async def run(data: Path, misses: int, with_context: bool, keywords_only: bool) -> None:
     messages = load(data / "conversations.jsonl")
     questions = load(data / "questions.jsonl")
     home = Path(tempfile.mkdtemp(prefix="dadang-eval-"))
@@ -48,7 +48,11 @@ async def run(data: Path, misses: int, with_context: bool) -> None:
     upgrade(url)
     db = open_database(url)
     embedder = LocalEmbedder()
-    service = MemoryService(db, index=VectorIndex(path=home / "chroma"), embedder=embedder)
+    service = (
+        MemoryService(db, index=None, embedder=None)
+        if keywords_only
+        else MemoryService(db, index=VectorIndex(path=home / "chroma"), embedder=embedder)
+    )
     await service.start()
     identities = IdentityStore(db)
     users: dict[str, int] = {}
@@ -210,8 +214,11 @@ def main() -> None:
         action="store_true",
         help="index bare user messages (without the assistant message they answer)",
     )
+    parser.add_argument(
+        "--keywords-only", action="store_true", help="baseline: full-text search and dates only"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.data, args.misses, not args.no_context))
+    asyncio.run(run(args.data, args.misses, not args.no_context, args.keywords_only))
 
 
 if __name__ == "__main__":
