@@ -168,6 +168,8 @@ class MemoryService:
         if self.index is None or self.embedder is None:
             return 0
         try:
+            if not self.index.is_open and await self.index.open(embedder=self.embedder.name):
+                return await self.reindex()
             in_db = await self.store.owners()
             extra = 0
             for user_id, ids in (await self.index.ids()).items():

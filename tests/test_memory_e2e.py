@@ -267,3 +267,37 @@ async def test_embeddings_endpoint_down_falls_back_to_keywords(db_url: str) -> N
         await service.close()
     finally:
         await db.dispose()
+
+
+async def test_long_conversation_is_folded_into_a_rolling_summary(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    extraction = extraction_responder({})
+
+    def respond(body: dict[str, Any]) -> Reply:
+        if "Update the running summary" in body["messages"][0]["content"]:
+            return vllm.text("SUMMARY: the user counted messages and likes plums.")
+        return extraction(body)
+
+    fake_llm.default = respond
+    svc: Service = await service_factory(
+        make_settings(
+            clean_environ,
+            llm=fake_llm,
+            tg=fake_tg,
+            telegram_allowed_users=[OWNER],
+            memory_reflect=True,
+            history_messages=4,
+        )
+    )
+    for i in range(6):
+        fake_tg.push_message(OWNER, f"counting message {i}")
+        await fake_tg.wait_sent(chat_id=OWNER, count=i + 1)
+        await settle(svc)
+    fake_tg.push_message(OWNER, "what did we talk about?")
+    await fake_tg.wait_sent(chat_id=OWNER, count=7)
+    prompt = chat_requests(fake_llm)[-1]["messages"]
+    contents = [m["content"] for m in prompt]
+    assert any("SUMMARY: the user counted messages" in c for c in contents)
+    assert "counting message 0" not in contents  # folded into the summary, not repeated
+    assert "counting message 5" in contents

@@ -214,6 +214,9 @@ class Runtime:
                 await self._runner.prune_checkpoints()
             except Exception:
                 log.exception("pruning finished checkpoints failed; will retry")
+            if self.memory.stale:
+                # An index write failed (embeddings endpoint down?): catch up from the database.
+                await self.memory.repair()
 
     @property
     def queue_depth(self) -> int:

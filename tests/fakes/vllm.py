@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
+import itertools
 import json
 import math
 import threading
@@ -97,6 +98,9 @@ class FakeVLLM:
         """Per chat-completions request: ms from arrival until the response (or stream) began;
         the same value is sent in the ``x-fake-held-ms`` header of every response."""
         self.models_calls = 0
+        self.embeddings_calls = 0
+        self.embeddings_status: int | None = None
+        """When set, /v1/embeddings answers this HTTP error (an embeddings outage)."""
         self._queue: collections.deque[Reply] = collections.deque()
         self._lock = threading.Lock()
         self._running = 0
@@ -107,6 +111,7 @@ class FakeVLLM:
                 Route("/metrics", self._metrics, methods=["GET"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             ]
         )
         self.server = ThreadedServer(app, name="fake-vllm", port=port)
@@ -200,6 +205,39 @@ class FakeVLLM:
             "permission": [],
         }
         return self._finish(JSONResponse({"object": "list", "data": [card]}), started)
+
+    async def _embeddings(self, request: Request) -> Response:
+        """vLLM's /v1/embeddings (as served for embedding models such as Qwen3-Embedding).
+
+        Vectors are deterministic hashes of character bigrams, so texts that share words are
+        similar; enough to exercise the client, not a model.
+        """
+        started = time.monotonic()
+        if (denied := self._unauthorized(request)) is not None:
+            return self._finish(denied, started)
+        with self._lock:
+            self.embeddings_calls += 1
+        if self.embeddings_status is not None:
+            return self._finish(
+                self._error_response(self.embeddings_status, "embeddings down"), started
+            )
+        body = await request.json()
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [
+            {"object": "embedding", "index": i, "embedding": _hash_vector(str(t))}
+            for i, t in enumerate(texts)
+        ]
+        tokens = sum(max(1, len(str(t)) // 4) for t in texts)
+        payload = {
+            "id": f"embd-{uuid.uuid4().hex}",
+            "object": "list",
+            "created": int(time.time()),
+            "model": body.get("model", self.model),
+            "data": data,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return self._finish(JSONResponse(payload), started)
 
     def _error_response(
         self,
@@ -362,3 +400,17 @@ class FakeVLLM:
         if usage is not None:
             yield f"data: {_dumps({**head, 'choices': [], 'usage': usage})}\n\n"
         yield "data: [DONE]\n\n"
+
+
+def _hash_vector(text: str, dims: int = 64) -> list[float]:
+    vector = [0.0] * dims
+    lowered = text.lower()
+    for a, b in itertools.pairwise(lowered):
+        vector[hash_pair(a + b) % dims] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+def hash_pair(pair: str) -> int:
+    """A stable hash (Python's own is salted per process)."""
+    return int.from_bytes(pair.encode("utf-8")[:8].ljust(8, b"\0"), "little") * 2654435761

@@ -176,3 +176,31 @@ async def test_a_huge_memory_text_is_cut_not_rejected(memories: MemoryService) -
     ann, _ = await _users(memories)
     record = await memories.remember(ann, NewMemory(content="长" * 1_000_000))
     assert len(record.content) == 2000
+
+
+async def test_remote_embeddings_endpoint_is_used_and_its_outage_is_repaired_later(
+    db_url: str, tmp_path: Path
+) -> None:
+    from memory.embeddings import RemoteEmbedder
+    from tests.fakes.vllm import FakeVLLM
+
+    with FakeVLLM(model="qwen3-embedding") as server:
+        db = open_database(db_url)
+        embedder = RemoteEmbedder(base_url=server.url)
+        service = MemoryService(db, index=VectorIndex(path=tmp_path / "vec"), embedder=embedder)
+        try:
+            await service.start()
+            ann, _ = await _users(service)
+            server.embeddings_status = 503
+            kept = await service.remember(ann, NewMemory(content="book the dentist for Friday"))
+            assert service.stale  # stored in the database, not yet in the index
+            assert [h.memory.id for h in await service.search(ann, "dentist Friday")] == [kept.id]
+            server.embeddings_status = None
+            assert await service.repair() == 1
+            assert service.stale is False
+            assert service.index is not None
+            assert kept.id in (await service.index.ids())[ann]
+            assert server.embeddings_calls >= 2
+        finally:
+            await service.close()
+            await db.dispose()
