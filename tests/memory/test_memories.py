@@ -204,3 +204,72 @@ async def test_remote_embeddings_endpoint_is_used_and_its_outage_is_repaired_lat
         finally:
             await service.close()
             await db.dispose()
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """A real Chroma server (`chroma run`, shipped with chromadb) on loopback."""
+    import os
+    import shutil as sh
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    binary = sh.which("chroma") or str(Path(__import__("sys").executable).parent / "chroma")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "run",
+            "--path",
+            str(tmp_path / "server"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("chroma run did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_a_chroma_server_works_like_the_embedded_index(
+    chroma_server: str, tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'srv.db'}"
+    from memory.migrate import upgrade
+
+    upgrade(db_url)
+    db = open_database(db_url)
+    service = MemoryService(db, index=VectorIndex(url=chroma_server), embedder=embedder)
+    try:
+        await service.start()
+        ann, bob = await _users(service)
+        await service.remember(ann, NewMemory(content="我对花生过敏"))
+        await service.remember(bob, NewMemory(content="Bob is allergic to shellfish"))
+        hits = await service.search(ann, "我有什么食物过敏？")
+        assert [h.memory.content for h in hits] == ["我对花生过敏"]
+        assert service.recall.degraded is None
+    finally:
+        await service.close()
+        await db.dispose()
