@@ -5,13 +5,14 @@ Every method takes the user id and filters by it: one user never reads another's
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from memory.db import Database
@@ -111,6 +112,11 @@ def clean_content(text: str) -> str:
     return " ".join(text.split())[:MAX_CONTENT]
 
 
+def _values(row: Memory) -> dict[str, Any]:
+    """Column values of an unsaved row, for a bulk insert."""
+    return {c.name: getattr(row, c.key) for c in Memory.__table__.columns if c.name != "id"}
+
+
 def new_row(user_id: int, new: NewMemory, *, supersedes_id: int | None = None) -> Memory:
     content = clean_content(new.content)
     now = utcnow()
@@ -163,29 +169,45 @@ class MemoryStore:
         """Store a batch in one transaction; the result is aligned with `items`, with None where
         an external id was already stored (imports are idempotent)."""
         wanted = [i.external_id for i in items if i.external_id]
-        async with self._db.sessions() as session:
-            existing: set[str] = set()
+        existing: set[str] = set()
+        async with self._db.engine.connect() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                existing |= set(
-                    await session.scalars(
-                        select(Memory.external_id).where(
-                            Memory.user_id == user_id, Memory.external_id.in_(chunk)
-                        )
+                found = await conn.execute(
+                    select(Memory.external_id).where(
+                        Memory.user_id == user_id, Memory.external_id.in_(chunk)
                     )
                 )
-            rows: list[Memory | None] = []
-            seen: set[str] = set()
-            for item in items:
-                if item.external_id and (item.external_id in existing or item.external_id in seen):
-                    rows.append(None)
-                    continue
-                if item.external_id:
-                    seen.add(item.external_id)
-                rows.append(new_row(user_id, item))
-            session.add_all([r for r in rows if r is not None])
-            await session.commit()
-            return [to_record(r) if r is not None else None for r in rows]
+                existing |= {e for e in found.scalars() if e is not None}
+        keep: list[NewMemory | None] = []
+        seen: set[str] = set()
+        for item in items:
+            if item.external_id and (item.external_id in existing or item.external_id in seen):
+                keep.append(None)
+                continue
+            if item.external_id:
+                seen.add(item.external_id)
+            keep.append(item)
+        # Segmentation (jieba) is CPU work: keep it off the event loop.
+        rows = await asyncio.to_thread(
+            lambda: [_values(new_row(user_id, i)) if i is not None else None for i in keep]
+        )
+        params = [r for r in rows if r is not None]
+        ids: list[int] = []
+        if params:
+            async with self._db.engine.begin() as conn:
+                result = await conn.execute(
+                    insert(Memory).returning(Memory.id, sort_by_parameter_order=True), params
+                )
+                ids = [int(i) for i in result.scalars()]
+        out: list[MemoryRecord | None] = []
+        it = iter(ids)
+        for row in rows:
+            if row is None:
+                out.append(None)
+            else:
+                out.append(_from_mapping({**row, "id": next(it)}))
+        return out
 
     async def supersede(
         self, user_id: int, old_id: int, new: NewMemory, *, at: datetime | None = None

@@ -232,6 +232,13 @@ class VectorIndex:
             def release() -> None:
                 with contextlib.suppress(Exception):
                     client.close()
+                # The HTTP client's httpx sessions (its own and its admin client's) stay open
+                # after close(); close them too.
+                for owner in (client, getattr(client, "_admin_client", None)):
+                    session = getattr(getattr(owner, "_server", None), "_session", None)
+                    if session is not None:
+                        with contextlib.suppress(Exception):
+                            session.close()
 
             self._pool.submit(release).result(timeout=30)
         self._pool.shutdown(wait=True, cancel_futures=True)
