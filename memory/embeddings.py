@@ -51,7 +51,7 @@ class LocalEmbedder:
 
     name = "usem3-multilingual-v3"
 
-    def __init__(self, *, threads: int = 2) -> None:
+    def __init__(self, *, threads: int = 1) -> None:
         self._threads = threads
         self._model: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")

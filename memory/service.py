@@ -31,6 +31,9 @@ class MemoryService:
         self.recall = Recall(self.store, index=index, embedder=embedder)
         self.stale = False
         """True when some write did not reach the index; `repair()` fixes it."""
+        self._empty: set[int] = set()
+        """Users known to have no memories: their recall costs nothing (no embedding, no index)."""
+        self._counted: set[int] = set()
 
     async def start(self) -> None:
         """Open the index and repair it if it is missing, built by another model, or stale."""
@@ -60,11 +63,21 @@ class MemoryService:
 
     async def search(self, user_id: int, query: str, **options: object) -> list[Hit]:
         """Hybrid recall (see `memory.recall`)."""
+        if user_id not in self._counted:
+            if await self.store.count(user_id) == 0:
+                self._empty.add(user_id)
+            self._counted.add(user_id)
+        if user_id in self._empty:
+            return []
         return await self.recall.search(user_id, query, **options)  # type: ignore[arg-type]
+
+    def _has_memories(self, user_id: int) -> None:
+        self._empty.discard(user_id)
 
     async def remember(self, user_id: int, new: NewMemory) -> MemoryRecord:
         """Store one memory and index it."""
         record = await self.store.add(user_id, new)
+        self._has_memories(user_id)
         await self._index([record])
         return record
 
@@ -73,6 +86,7 @@ class MemoryService:
         record = await self.store.supersede(user_id, old_id, new)
         if record is None:
             return None
+        self._has_memories(user_id)
         # The old vector stays: recall drops superseded memories unless history is asked for.
         await self._index([record])
         return record
@@ -88,6 +102,7 @@ class MemoryService:
         """Delete a memory from the database and the index; False if the user has no such one."""
         if not await self.store.delete(user_id, memory_id):
             return False
+        self._counted.discard(user_id)  # recount: it may have been the last one
         if self.index is not None:
             try:
                 await self.index.delete(user_id, [memory_id])
@@ -115,6 +130,7 @@ class MemoryService:
                 else []
             )
             added += sum(1 for r in stored if r is not None)
+            self._has_memories(user_id)
             if upserting is not None:
                 await upserting
             if pairs and self.index is not None:
@@ -141,6 +157,10 @@ class MemoryService:
 
     async def reflect_index(self, applied: Applied) -> None:
         """Bring the index in line with what an extraction changed in the database."""
+        if applied.upserted:
+            self._has_memories(applied.user_id)
+        if applied.deleted:
+            self._counted.discard(applied.user_id)
         await self._index(applied.upserted)
         if self.index is None or not applied.deleted:
             return

@@ -67,8 +67,16 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
     }
 
 
+_TOOLS_TOKENS: dict[int, int] = {}
+
+
 def _tools_tokens(deps: TurnDeps) -> int:
-    return estimate_tokens(json.dumps(deps.tools.schemas(), ensure_ascii=False))
+    # The schema list is built once per registry; so is its size.
+    schemas = deps.tools.schemas()
+    key = id(schemas)
+    if key not in _TOOLS_TOKENS:
+        _TOOLS_TOKENS[key] = estimate_tokens(json.dumps(schemas, ensure_ascii=False))
+    return _TOOLS_TOKENS[key]
 
 
 async def think(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
