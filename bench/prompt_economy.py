@@ -74,7 +74,10 @@ class Collector(Connector):
 async def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="dadang-prompt-"))
     with FakeVLLM() as llm:
-        settings = load_settings(home=home, llm_base_url=llm.url, timezone="Asia/Shanghai")
+        # Extraction (one more call per message, after the reply) is off: the reply prompt is measured.
+        settings = load_settings(
+            home=home, llm_base_url=llm.url, timezone="Asia/Shanghai", memory_reflect=False
+        )
         upgrade(settings.effective_database_url)
         channel = Collector()
         runtime = Runtime(settings, [channel])
