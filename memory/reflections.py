@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory.db import Database
-from memory.memories import MemoryRecord, NewMemory, new_row, to_record
+from memory.memories import MemoryRecord, NewMemory, clean_content, new_row, to_record
 from memory.models import Memory, Message, MessageStatus, Reflection
 from memory.segment import search_text
 from memory.types import utcnow
@@ -167,9 +168,7 @@ class ReflectionStore:
                     session.add(row)
                     new_rows.append(row)
                 elif isinstance(op, Supersede):
-                    old = await session.scalar(
-                        select(Memory).where(Memory.id == op.target, Memory.user_id == user_id)
-                    )
+                    old = await _owned(session, user_id, op.target)
                     if old is None:
                         continue
                     old.valid_to, old.updated_at = now, now
@@ -178,13 +177,11 @@ class ReflectionStore:
                     session.add(row)
                     new_rows.append(row)
                 elif isinstance(op, Update):
-                    found = await session.scalar(
-                        select(Memory).where(Memory.id == op.target, Memory.user_id == user_id)
-                    )
+                    found = await _owned(session, user_id, op.target)
                     if found is None:
                         continue
                     if op.content:
-                        found.content = " ".join(op.content.split())[:2000]
+                        found.content = clean_content(op.content)
                         found.search_text = search_text(found.content)
                     if op.importance is not None:
                         found.importance = max(found.importance, min(1.0, op.importance))
@@ -199,3 +196,10 @@ class ReflectionStore:
             await session.flush()
             applied.upserted = [to_record(r) for r in new_rows]
         return applied
+
+
+async def _owned(session: AsyncSession, user_id: int, memory_id: int) -> Memory | None:
+    """The memory if it belongs to the user (extraction never touches another user's rows)."""
+    return await session.scalar(
+        select(Memory).where(Memory.id == memory_id, Memory.user_id == user_id)
+    )
