@@ -78,10 +78,24 @@ def search_text(text: str) -> str:
     return " ".join(tokens(text))
 
 
+_STOP_CHARS = frozenset(_STOP_ZH.replace(" ", ""))
+_MAX_QUERY_TERMS = 16
+
+
 @lru_cache(maxsize=2048)
 def query_terms(text: str) -> tuple[str, ...]:
-    """Distinct tokens of a query, in order, for an OR query."""
-    return tuple(_unique(tokens(text)))
+    """Distinct tokens of a query for an OR query, without the ones that only cost time.
+
+    Single CJK characters and bigrams touching a function word ("我不", "的会") match a large
+    share of all memories, so scoring them dominates full-text search on big stores while
+    bigrams and words already carry their meaning.
+    """
+    terms = [
+        t
+        for t in _unique(tokens(text))
+        if not (_CJK_RUN.fullmatch(t) and (len(t) == 1 or (len(t) == 2 and set(t) & _STOP_CHARS)))
+    ]
+    return tuple(terms[:_MAX_QUERY_TERMS])
 
 
 def _unique(items: Iterable[str]) -> list[str]:
