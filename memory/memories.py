@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from memory.db import Database
+from memory.fulltext import fulltext_search
 from memory.models import Memory, MemoryKind
-from memory.segment import query_terms, search_text
+from memory.segment import search_text
 from memory.types import utcnow
 
 MAX_CONTENT = 2000
@@ -371,32 +372,10 @@ class MemoryStore:
     async def keyword_search(
         self, user_id: int, query: str, *, limit: int = 50, include_history: bool = False
     ) -> list[tuple[int, float]]:
-        """(id, score) by full-text relevance, best first; higher score is better."""
-        terms = query_terms(query)
-        if not terms:
-            return []
-        if self._db.is_sqlite:
-            match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
-            sql = (
-                "SELECT m.id, -bm25(memory_fts) AS score FROM memory_fts "
-                "JOIN memories m ON m.id = memory_fts.rowid "
-                "WHERE memory_fts MATCH :match AND m.user_id = :user_id "
-                + ("" if include_history else "AND m.valid_to IS NULL ")
-                + "ORDER BY bm25(memory_fts) LIMIT :limit"
-            )
-            params: dict[str, object] = {"match": match, "user_id": user_id, "limit": limit}
-        else:
-            sql = (
-                "SELECT id, ts_rank(to_tsvector('simple', search_text), q) AS score "
-                "FROM memories, to_tsquery('simple', :tsquery) AS q "
-                "WHERE user_id = :user_id AND to_tsvector('simple', search_text) @@ q "
-                + ("" if include_history else "AND valid_to IS NULL ")
-                + "ORDER BY score DESC LIMIT :limit"
-            )
-            params = {"tsquery": " | ".join(terms), "user_id": user_id, "limit": limit}
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(text(sql), params)).all()
-        return [(int(i), float(s)) for i, s in rows]
+        """(id, score) by full-text relevance, best first (see `memory.fulltext`)."""
+        return await fulltext_search(
+            self._db, user_id, query, limit=limit, include_history=include_history
+        )
 
     async def in_window(
         self,
