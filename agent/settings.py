@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from contextvars import ContextVar
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -144,6 +145,42 @@ class Settings(BaseSettings):
     """Seconds in-flight turns get to finish on SIGTERM before they are requeued."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log verbosity."""
+    scheduler: bool = True
+    """Run the scheduler (reminders, heartbeats) in this process if it wins the leader election."""
+    scheduler_poll: float = 1.0
+    """Seconds between looks at the job table for jobs other processes added (`dadang jobs add`)."""
+    scheduler_leader_poll: float = 5.0
+    """Seconds between leader checks; a standby takes over within about this long (plus
+    PostgreSQL noticing the dead connection)."""
+    scheduler_grace: float = 21600.0
+    """A reminder whose time passed while the service was down fires late within this many
+    seconds; after that it is reported as missed instead."""
+    reminders_max_per_user: int = 500
+    """Active reminders one user may have."""
+    quiet_hours: str = "22:00-08:00"
+    """Local hours when nothing unsolicited is sent (reminders the user set still are); empty
+    string turns quiet hours off."""
+    nudge_budget: int = 3
+    """Unsolicited messages (heartbeat nudges, follow-ups, briefings) per user per local day."""
+    nudge_min_gap_minutes: int = 90
+    """Minimum minutes between two unsolicited messages."""
+    heartbeat_minutes: int = 30
+    """Minutes between heartbeat checks per user (only outside quiet hours); 0 turns it off."""
+    followup_after_hours: float = 4.0
+    """A question the assistant asked and the user never answered is followed up (once) after
+    this many hours."""
+    briefing_time: str = "08:30"
+    """Local time of the morning briefing (today's events and conflicts) when a calendar is set;
+    empty string turns it off."""
+    calendar_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """The owner's calendars, comma-separated: CalDAV collection URLs (ending in `/`, or
+    `caldav+https://…`), ICS URLs (`….ics`, `webcal://…`) or ICS file paths."""
+    calendar_username: str | None = None
+    """User name for CalDAV / ICS basic auth."""
+    calendar_password: SecretStr | None = None
+    """Password for CalDAV / ICS basic auth."""
+    calendar_write: bool = False
+    """Allow the assistant to create events in the first CalDAV calendar."""
 
     @field_validator("telegram_allowed_users", mode="before")
     @classmethod
@@ -159,6 +196,27 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("calendar_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hours_range(cls, value: str) -> str:
+        if value.strip():
+            parse_hours(value)
+        return value.strip()
+
+    @field_validator("briefing_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if value.strip():
+            parse_clock(value)
+        return value.strip()
 
     @field_validator("timezone")
     @classmethod
@@ -191,6 +249,31 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The database URL with the embedded default filled in."""
         return self.database_url or f"sqlite:///{self.home / 'dadang.db'}"
+
+
+def parse_clock(value: str) -> time:
+    """`HH:MM` as a time of day.
+
+    Raises:
+        ValueError: not a valid `HH:MM`.
+    """
+    try:
+        hours, minutes = value.strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day like 08:30") from None
+
+
+def parse_hours(value: str) -> tuple[time, time]:
+    """`HH:MM-HH:MM` as (start, end); the range may wrap past midnight.
+
+    Raises:
+        ValueError: malformed range.
+    """
+    start, sep, end = value.partition("-")
+    if not sep:
+        raise ValueError(f"{value!r} is not a range like 22:00-08:00")
+    return parse_clock(start), parse_clock(end)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -23,6 +23,19 @@ class InboundMessage:
     language_code: str | None = None
     command: str | None = None
     """`start`, `help`, … when the message is a slash command."""
+    callback: Callback | None = None
+    """Set when the user pressed an inline button instead of writing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Callback:
+    """An inline-button press: which button (`data`) under which message."""
+
+    id: str
+    """The channel's id of the press, answered with `Connector.answer_callback`."""
+    data: str
+    message_id: str | None
+    """The channel's id of the message carrying the button (to edit it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +96,14 @@ class Connector(abc.ABC):
         Raises:
             DeliveryError: the channel refused or failed (see `retryable`).
         """
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        """Replace a sent message's text and drop its buttons (no-op where unsupported)."""
+        return None
+
+    async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
+        """Acknowledge a button press, optionally with a short notice."""
+        return None
 
     async def typing(self, chat_id: str) -> None:
         """Show that the assistant is working (no-op where the channel has no such thing)."""

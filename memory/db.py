@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -96,3 +96,23 @@ def open_database(url: str | URL, *, pool_size: int = 10) -> Database:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     return Database(engine=engine, sessions=sessions, url=target)
+
+
+def open_sync_engine(url: str | URL, *, pool_size: int = 2) -> Engine:
+    """A blocking engine on the same database, for code that runs in its own thread.
+
+    APScheduler's job store is synchronous and runs on the scheduler's thread, never the loop's.
+    """
+    target = sync_url(url)
+    kwargs: dict[str, Any] = {}
+    if target.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    else:
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = pool_size
+        kwargs["pool_pre_ping"] = True
+        kwargs["connect_args"] = {"connect_timeout": 5}
+    engine = create_engine(target, **kwargs)
+    if target.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine

@@ -165,6 +165,8 @@ class OutboxItem(Base):
     channel_message_ids: Mapped[str | None] = mapped_column(Text, default=None)
     """Comma-separated ids the channel gave the delivered parts."""
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    buttons: Mapped[str | None] = mapped_column(Text, default=None)
+    """JSON rows of [label, callback data] shown under the last part (reminder actions)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
@@ -237,6 +239,8 @@ class Memory(Base):
     """JSON list of message ids the memory was learnt from."""
     search_text: Mapped[str] = mapped_column(Text, default="")
     """Content segmented into words (jieba for Chinese) for full-text search."""
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    """For commitments: when it is due; the follow-up planner asks about it then."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

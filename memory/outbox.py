@@ -7,7 +7,8 @@ most once. Long replies are split into parts and `parts_sent` keeps the parts al
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -29,6 +30,8 @@ class OutboxEntry:
     attempts: int
     reply_to_channel_message_id: str | None
     channel_message_ids: list[str]
+    buttons: list[list[tuple[str, str]]] = field(default_factory=list)
+    """Rows of (label, callback data) shown under the last part."""
 
 
 class OutboxStore:
@@ -110,13 +113,14 @@ class OutboxStore:
                 OutboxItem.attempts,
                 OutboxItem.reply_to_channel_message_id,
                 OutboxItem.channel_message_ids,
+                OutboxItem.buttons,
             )
         )
         async with self._db.engine.begin() as conn:
             row = (await conn.execute(statement)).first()
         if row is None:
             return None
-        channel, chat_id, text, parts_sent, attempts, reply_to, sent_ids = row
+        channel, chat_id, text, parts_sent, attempts, reply_to, sent_ids, buttons = row
         return OutboxEntry(
             id=item_id,
             channel=channel,
@@ -126,6 +130,9 @@ class OutboxStore:
             attempts=attempts,
             reply_to_channel_message_id=reply_to,
             channel_message_ids=sent_ids.split(",") if sent_ids else [],
+            buttons=[[(label, data) for label, data in r] for r in json.loads(buttons)]
+            if buttons
+            else [],
         )
 
     async def part_sent(self, item_id: int, *, parts_sent: int, channel_ids: list[str]) -> None:

@@ -125,6 +125,9 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         now=datetime.now(UTC),
         source_message_id=state["inbound_id"],
         memory=deps.memory,
+        reminders=deps.reminders,
+        channel=state.get("channel"),
+        chat_id=state.get("chat_id"),
     )
     results: list[dict[str, Any]] = []
     for call in last.get("tool_calls", []):

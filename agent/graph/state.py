@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from agent.llm import LLMClient
+from automation.scheduler.reminders import ReminderService
 from automation.tools import ToolRegistry
 from memory.conversations import ConversationStore
 from memory.db import Database
@@ -22,6 +23,8 @@ class TurnState(TypedDict, total=False):
     inbound_id: int
     user_id: int
     conversation_id: int
+    channel: str
+    chat_id: str
     user_name: str
     timezone: str
     text: str
@@ -52,3 +55,4 @@ class TurnDeps:
     memory: MemoryService | None = None
     recall_limit: int = 8
     prompt_budget: int = 6000
+    reminders: ReminderService | None = None

@@ -14,7 +14,7 @@ import logging
 import random
 
 from agent.metrics import Metrics
-from connectors.base import Connector, OutboundMessage
+from connectors.base import Button, Connector, OutboundMessage
 from connectors.errors import DeliveryError
 from memory.outbox import OutboxEntry, OutboxStore
 
@@ -167,6 +167,12 @@ class OutboxDelivery:
                         chat_id=entry.chat_id,
                         text=parts[index],
                         reply_to=entry.reply_to_channel_message_id if index == 0 else None,
+                        buttons=[
+                            [Button(label=label, data=data) for label, data in row]
+                            for row in entry.buttons
+                        ]
+                        if index == len(parts) - 1
+                        else [],
                     )
                 )
                 ids.append(sent_id)

@@ -39,9 +39,13 @@ _TEXTS: dict[str, dict[str, str]] = {
     "help": {
         "en": "Talk to me in plain words. I remember what you tell me (preferences, plans, "
         "promises) and use it later; /memory shows what I remember, and you can ask me to "
-        "correct or forget any of it. Commands: /start, /help, /memory.",
+        'correct or forget any of it. I also remind you of things ("remind me tomorrow at 3pm '
+        'to call Li") and follow up on what you promised. Commands: /start, /help, /memory, '
+        "/pause (no unsolicited messages today), /resume.",
         "zh": "直接用自然语言和我说话。我会记住你告诉我的事（偏好、计划、承诺）并在之后用上；"
-        "/memory 查看我记得的内容，也可以让我更正或忘掉任何一条。命令：/start、/help、/memory。",
+        "/memory 查看我记得的内容，也可以让我更正或忘掉任何一条。我也能提醒你（“明天下午三点提醒我"
+        "给李总回电话”），并跟进你答应过的事。命令：/start、/help、/memory、/pause（今天不主动打扰）、"
+        "/resume。",
     },
     "unknown_command": {
         "en": "I don't know the command /{command}. Try /help.",
@@ -55,6 +59,44 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": 'What I remember ({count}, newest first). Say "forget #N" or "correct #N: …" '
         "to change one:",
         "zh": "我记得的内容（{count} 条，最新在前）。说“忘掉 #N”或“更正 #N：……”即可修改：",
+    },
+    "reminder": {"en": "⏰ Reminder: {text}", "zh": "⏰ 提醒：{text}"},
+    "reminder_late": {
+        "en": "⏰ Reminder (late — it was due {due}; I was offline): {text}",
+        "zh": "⏰ 提醒（晚了——原定 {due}，当时我不在线）：{text}",
+    },
+    "reminder_missed": {
+        "en": "I missed a reminder while I was offline (it was due {due}): {text}",
+        "zh": "我离线期间错过了一个提醒（原定 {due}）：{text}",
+    },
+    "followup": {
+        "en": "Following up: {text} — is it done?",
+        "zh": "跟进一下：{text} —— 完成了吗？",
+    },
+    "button_done": {"en": "✓ Done", "zh": "✓ 完成"},
+    "button_snooze10": {"en": "Snooze 10 min", "zh": "10 分钟后"},
+    "button_snooze60": {"en": "Snooze 1 h", "zh": "1 小时后"},
+    "button_tomorrow": {"en": "Tomorrow", "zh": "明天"},
+    "done_ack": {"en": "✓ Done: {text}", "zh": "✓ 已完成：{text}"},
+    "snoozed_ack": {"en": "⏰ Snoozed until {when}: {text}", "zh": "⏰ 已推迟到 {when}：{text}"},
+    "button_stale": {
+        "en": "That reminder no longer exists.",
+        "zh": "这个提醒已经不存在了。",
+    },
+    "paused": {
+        "en": "OK — no unsolicited messages until {until}. Reminders you set still come. "
+        "/resume to undo.",
+        "zh": "好的——{until} 之前我不会主动打扰你。你设的提醒照常提醒。/resume 可取消。",
+    },
+    "resumed": {
+        "en": "Back on: I'll speak up again when something matters.",
+        "zh": "已恢复：有重要的事我会主动告诉你。",
+    },
+    "briefing": {"en": "Good morning! Today:", "zh": "早上好！今天的安排："},
+    "briefing_conflicts": {"en": "⚠ Conflicts:", "zh": "⚠ 时间冲突："},
+    "conflict": {
+        "en": "{day} {time} {first} overlaps {second}",
+        "zh": "{day} {time}「{first}」与「{second}」时间重叠",
     },
     "unsupported": {
         "en": "I can only read text messages for now.",

@@ -11,12 +11,15 @@ import contextlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from agent.graph.builder import build_graph, open_checkpointer
 from agent.graph.state import TurnDeps
 from agent.llm import LLMClient
 from agent.memory_setup import build_memory
 from agent.metrics import Metrics
+from agent.proactive.controls import ProactiveControls
+from agent.proactive.service import Proactivity
 from agent.reflect import Reflector
 from agent.runtime.delivery import OutboxDelivery
 from agent.runtime.health import ModelHealth
@@ -32,12 +35,13 @@ from memory.conversations import ConversationStore
 from memory.db import Database, open_database
 from memory.identities import IdentityStore
 from memory.models import MessageStatus
-from memory.outbox import OutboxStore
+from memory.outbox import OutboxEntry, OutboxStore
 from memory.reflections import ReflectionStore
+from memory.reminders import ReminderRecord
 
 log = logging.getLogger(__name__)
 
-_KNOWN_COMMANDS = frozenset({"start", "help", "memory"})
+_KNOWN_COMMANDS = frozenset({"start", "help", "memory", "pause", "resume"})
 _PRUNE_EVERY = 30.0
 
 
@@ -82,6 +86,16 @@ class Runtime:
         register_builtin_tools(self.tools)
         self.health = ModelHealth(self.llm)
         self.delivery = OutboxDelivery(self.stores.outbox, self.connectors, self.metrics)
+        push = frozenset(self.connectors) - {"cli"} or frozenset(self.connectors)
+        self.proactive = Proactivity(
+            settings,
+            db,
+            push_channels=push,
+            deliver=self._deliver_entry,
+            run_task=self._run_task,
+            embedder=self.memory.embedder,
+        )
+        self.controls = ProactiveControls(self.proactive, self.memory)
         self._stack = AsyncExitStack()
         self._queues: ConversationQueues | None = None
         self._started_connectors: list[Connector] = []
@@ -108,6 +122,7 @@ class Runtime:
             memory=self.memory,
             recall_limit=self.settings.memory_recall_limit,
             prompt_budget=self.settings.prompt_budget_tokens,
+            reminders=self.proactive.reminders,
         )
         if self.settings.memory_reflect:
             self.reflector = Reflector(
@@ -139,6 +154,7 @@ class Runtime:
         self._memory_task = asyncio.create_task(self._start_memory(), name="memory-start")
         await self.health.start()
         await self.delivery.start()
+        await self.proactive.start()
         if self.reflector is not None:
             await self.reflector.start()
         self._janitor = asyncio.create_task(self._prune_periodically(), name="checkpoint-janitor")
@@ -172,6 +188,7 @@ class Runtime:
                 log.info("%d turns interrupted; they will run again at next start", cancelled)
         if self.reflector is not None:
             await self.reflector.stop()
+        await self.proactive.stop()
         await self.delivery.stop()
         if self._memory_task is not None and not self._memory_task.done():
             self._memory_task.cancel()
@@ -229,6 +246,8 @@ class Runtime:
     async def submit(self, message: InboundMessage) -> Admission:
         """Admit one inbound message; returns once it is durably stored (safe to acknowledge)."""
         user_id = await self._resolve_user(message)
+        if message.callback is not None:
+            return await self._press(message, user_id)
         if user_id is None:
             return await self._pairing(message)
         language = language_of(message.text, message.language_code)
@@ -240,6 +259,14 @@ class Runtime:
             return await self._notice(
                 message, user_id, await self._memory_listing(user_id, language)
             )
+        if message.command in ("pause", "resume"):
+            tz = await self._timezone(user_id)
+            text = (
+                await self.controls.pause(user_id, tz, language)
+                if message.command == "pause"
+                else await self.controls.resume(user_id, language)
+            )
+            return await self._notice(message, user_id, text)
         if message.command in _KNOWN_COMMANDS or message.command == "unsupported":
             key = message.command or "unsupported"
             return await self._notice(message, user_id, reply(key, language))
@@ -268,6 +295,39 @@ class Runtime:
             self._queues.submit(record)
         self._update_depth()
         return Admission.QUEUED
+
+    async def _press(self, message: InboundMessage, user_id: int | None) -> Admission:
+        connector = self.connectors.get(message.channel)
+        if connector is None or message.callback is None:
+            return Admission.REFUSED
+        if user_id is None:  # strangers' presses do nothing (and start no pairing)
+            await connector.answer_callback(message.callback.id)
+            return Admission.REFUSED
+        tz = await self._timezone(user_id)
+        await self.controls.press(message, user_id, tz, connector)
+        return Admission.HANDLED
+
+    async def _timezone(self, user_id: int) -> ZoneInfo:
+        user = await self.stores.identities.get_user(user_id)
+        return ZoneInfo((user.timezone if user else None) or self.settings.timezone)
+
+    def _deliver_entry(self, entry: OutboxEntry) -> None:
+        self.delivery.submit(entry, channel=entry.channel, chat_id=entry.chat_id)
+
+    async def _run_task(
+        self, reminder: ReminderRecord, channel: str, chat_id: str, dedupe: str
+    ) -> None:
+        """A scheduled agent task becomes an inbound message, answered by the normal graph."""
+        record = await self.stores.conversations.record_inbound(
+            user_id=reminder.user_id,
+            channel=channel,
+            chat_id=chat_id,
+            text=f"[scheduled task #{reminder.id}, set by the user] {reminder.text}",
+            channel_message_id=dedupe,
+        )
+        if record is not None and self._queues is not None:
+            self._queues.submit(record)
+            self._update_depth()
 
     async def _memory_listing(self, user_id: int, language: str) -> str:
         """What `/memory` shows: current memories, newest first, with their ids."""

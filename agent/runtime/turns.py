@@ -96,6 +96,8 @@ class TurnRunner:
             "inbound_id": record.message_id,
             "user_id": record.user_id,
             "conversation_id": record.conversation_id,
+            "channel": record.channel,
+            "chat_id": record.chat_id,
             "user_name": name,
             "timezone": timezone,
             "text": record.text,

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from automation.scheduler.reminders import ReminderService
 from memory.db import Database
 from memory.service import MemoryService
 
@@ -44,6 +45,11 @@ class ToolContext:
     """The inbound message that caused the call, for idempotent writes."""
     memory: MemoryService | None = None
     """Long-term memory of the acting user (None when memory is off)."""
+    reminders: ReminderService | None = None
+    """Reminders and recurring tasks (None when the scheduler is off)."""
+    channel: str | None = None
+    chat_id: str | None = None
+    """The chat the request came from, where reminders are delivered by default."""
 
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)

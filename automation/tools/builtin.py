@@ -4,6 +4,12 @@ from automation.tools.base import ToolRegistry
 from automation.tools.clock import CurrentTime
 from automation.tools.memory_tools import MemoryForget, MemorySave, MemorySearch
 from automation.tools.notes import ListNotes, RememberNote
+from automation.tools.reminders import (
+    CancelReminder,
+    CreateReminder,
+    ListReminders,
+    UpdateReminder,
+)
 
 
 def register(registry: ToolRegistry) -> None:
@@ -14,3 +20,7 @@ def register(registry: ToolRegistry) -> None:
     registry.register(MemorySearch())
     registry.register(MemorySave())
     registry.register(MemoryForget())
+    registry.register(CreateReminder())
+    registry.register(ListReminders())
+    registry.register(UpdateReminder())
+    registry.register(CancelReminder())

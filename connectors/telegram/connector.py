@@ -31,7 +31,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, ApplicationBuilder
 
-from connectors.base import Connector, InboundMessage, InboundSink, OutboundMessage
+from connectors.base import Callback, Connector, InboundMessage, InboundSink, OutboundMessage
 from connectors.errors import ConnectorConfigError, DeliveryError
 from connectors.telegram.render import to_html
 
@@ -179,8 +179,10 @@ class TelegramConnector(Connector):
             return
         inbound = None
         if update is not None and update.callback_query is not None:
-            with contextlib.suppress(TelegramError):
-                await update.callback_query.answer()
+            inbound = _normalise_callback(update)
+            if inbound is None:
+                with contextlib.suppress(TelegramError):
+                    await update.callback_query.answer()
         elif update is not None:
             inbound = _normalise(update)
         if inbound is not None:
@@ -250,6 +252,22 @@ class TelegramConnector(Connector):
             raise DeliveryError(f"Telegram error: {exc}", retryable=True) from exc
         return str(sent.message_id)
 
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        """Replace a message's text; without reply_markup Telegram drops its inline keyboard."""
+        try:
+            await self._app.bot.edit_message_text(
+                chat_id=int(chat_id), message_id=int(message_id), text=text
+            )
+        except (TelegramError, ValueError) as exc:
+            log.info("could not edit message %s in %s: %s", message_id, chat_id, exc)
+
+    async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
+        """Stop the button's spinner, showing `text` as a toast."""
+        try:
+            await self._app.bot.answer_callback_query(callback_id, text=text)
+        except TelegramError as exc:
+            log.info("could not answer callback %s: %s", callback_id, exc)
+
     async def typing(self, chat_id: str) -> None:
         """Send the `typing` chat action; failures are irrelevant to the turn."""
         with contextlib.suppress(TelegramError, ValueError):
@@ -259,6 +277,28 @@ class TelegramConnector(Connector):
 def _seconds(value: Any) -> float:
     total = getattr(value, "total_seconds", None)
     return float(total()) if callable(total) else float(value)
+
+
+def _normalise_callback(update: Update) -> InboundMessage | None:
+    query = update.callback_query
+    if query is None or query.from_user is None or not query.data:
+        return None
+    carrier = query.message
+    chat_id = carrier.chat.id if carrier is not None else query.from_user.id
+    return InboundMessage(
+        channel="telegram",
+        external_user_id=str(query.from_user.id),
+        chat_id=str(chat_id),
+        text="",
+        channel_message_id=None,
+        display_name=query.from_user.full_name,
+        language_code=query.from_user.language_code,
+        callback=Callback(
+            id=str(query.id),
+            data=str(query.data),
+            message_id=str(carrier.message_id) if carrier is not None else None,
+        ),
+    )
 
 
 def _normalise(update: Update) -> InboundMessage | None:

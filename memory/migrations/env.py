@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import memory.proactive_models  # noqa: F401  (registers the proactivity tables)
 from memory.models import Base
 
 config = context.config

@@ -1,0 +1,1 @@
+"""Speaking first: reminders firing, follow-ups, heartbeats, briefings, and the gate before them."""

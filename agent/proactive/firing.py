@@ -1,0 +1,252 @@
+"""What happens when a reminder comes due.
+
+Message reminders are sent with *Done / Snooze 10 min / Snooze 1 h / Tomorrow* buttons; agent
+reminders become a stored inbound message (deduplicated on the job and scheduled time) that runs
+through the normal graph. Follow-ups first check that the commitment is still open, then pass
+the nudge gate; a blocked follow-up is moved to when the gate would allow it, not dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from agent.proactive.gate import NudgeGate
+from agent.runtime.replies import language_of, reply
+from automation.scheduler.engine import Firing, job_id
+from automation.scheduler.recurrence import zone
+from automation.scheduler.reminders import KIND, ReminderService, local_time
+from memory.outbox import OutboxEntry
+from memory.proactive import ProactiveStore
+from memory.proactive_models import (
+    ProactiveDecision,
+    ReminderKind,
+    ReminderOrigin,
+    ReminderStatus,
+)
+from memory.reminders import Delivery, ReminderRecord
+from memory.types import utcnow
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[OutboxEntry], None]
+RunTask = Callable[[ReminderRecord, str, str, str], Awaitable[None]]
+"""(reminder, channel, chat id, dedupe id) → store the task as an inbound message and queue it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FiringPolicy:
+    """Settings the firer needs."""
+
+    grace: timedelta
+    push_channels: frozenset[str]
+
+
+def buttons(language: str, reminder_id: int) -> list[list[tuple[str, str]]]:
+    """The inline buttons under a reminder; callback data is `r:<id>:<action>` (≤ 64 bytes)."""
+    return [
+        [(reply("button_done", language), f"r:{reminder_id}:done")],
+        [
+            (reply("button_snooze10", language), f"r:{reminder_id}:s10"),
+            (reply("button_snooze60", language), f"r:{reminder_id}:s60"),
+            (reply("button_tomorrow", language), f"r:{reminder_id}:tom"),
+        ],
+    ]
+
+
+class ReminderFirer:
+    """Handles `reminder:<id>` firings."""
+
+    def __init__(
+        self,
+        service: ReminderService,
+        proactive: ProactiveStore,
+        gate: NudgeGate,
+        policy: FiringPolicy,
+        *,
+        deliver: Deliver,
+        run_task: RunTask,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._service = service
+        self._proactive = proactive
+        self._gate = gate
+        self._policy = policy
+        self._deliver = deliver
+        self._run_task = run_task
+        self._clock = clock
+
+    async def __call__(self, firing: Firing) -> None:
+        store = self._service.store
+        record = await store.get(firing.ref)
+        if record is None or record.status != ReminderStatus.ACTIVE:
+            await store.record_run(
+                job_id=firing.job_id, run_time=firing.run_time, outcome="skipped"
+            )
+            return
+        now = self._clock()
+        late = now - firing.run_time
+        missed = late > self._policy.grace
+        schedule = self._service.schedule_of(record)
+        # Coalesce: after downtime a recurring reminder fires once, then resumes its rhythm.
+        next_run = schedule.next_after(now) if record.recurring else None
+        if record.origin == ReminderOrigin.FOLLOWUP:
+            await self._follow_up(record, firing, now, next_run)
+            return
+        status = (
+            ReminderStatus.ACTIVE
+            if next_run
+            else (
+                ReminderStatus.MISSED
+                if missed
+                else ReminderStatus.DONE
+                if record.kind == ReminderKind.AGENT
+                else ReminderStatus.FIRED
+            )
+        )
+        target = await self._target(record)
+        if target is None:
+            log.warning("reminder %s: user %s has no reachable chat", record.id, record.user_id)
+            await store.fire(
+                record,
+                job_id=firing.job_id,
+                run_time=firing.run_time,
+                now=now,
+                outcome="undeliverable",
+                status=status,
+                next_run_at=next_run,
+                delivery=None,
+            )
+            return
+        channel, chat_id = target
+        if record.kind == ReminderKind.AGENT and not missed:
+            dedupe = f"job:{firing.job_id}@{int(firing.run_time.timestamp())}"
+            await self._run_task(record, channel, chat_id, dedupe)
+            await store.fire(
+                record,
+                job_id=firing.job_id,
+                run_time=firing.run_time,
+                now=now,
+                outcome="late" if late > timedelta(minutes=1) else "sent",
+                status=status,
+                next_run_at=next_run,
+                delivery=None,
+            )
+            return
+        language = language_of(record.text)
+        due = local_time(firing.run_time, record.timezone)
+        if missed:
+            text, outcome, keys = (
+                reply("reminder_missed", language, due=due, text=record.text),
+                "missed",
+                [],
+            )
+        elif late > timedelta(minutes=1):
+            text = reply("reminder_late", language, due=due, text=record.text)
+            outcome, keys = "late", buttons(language, record.id)
+        else:
+            text, outcome = reply("reminder", language, text=record.text), "sent"
+            keys = buttons(language, record.id)
+        fired, entry = await store.fire(
+            record,
+            job_id=firing.job_id,
+            run_time=firing.run_time,
+            now=now,
+            outcome=outcome,
+            status=status,
+            next_run_at=next_run,
+            delivery=Delivery(channel=channel, chat_id=chat_id, text=text, buttons=keys),
+        )
+        if entry is not None:
+            self._deliver(entry)
+        elif not fired:
+            log.info("reminder %s at %s already fired", record.id, firing.run_time)
+
+    async def _follow_up(
+        self, record: ReminderRecord, firing: Firing, now: datetime, next_run: datetime | None
+    ) -> None:
+        store = self._service.store
+        ref = f"memory:{record.memory_id}" if record.memory_id else f"reminder:{record.id}"
+        if record.memory_id is not None:
+            content = await self._proactive.memory_current(record.user_id, record.memory_id)
+            if content is None:
+                await store.fire(
+                    record,
+                    job_id=firing.job_id,
+                    run_time=firing.run_time,
+                    now=now,
+                    outcome="skipped",
+                    status=ReminderStatus.DONE,
+                    next_run_at=None,
+                    delivery=None,
+                )
+                await self._proactive.log(
+                    user_id=record.user_id,
+                    source="followup",
+                    decision=ProactiveDecision.SKIPPED,
+                    reason="resolved: the commitment was updated or closed",
+                    ref=ref,
+                )
+                return
+        language = language_of(record.text)
+        text = reply("followup", language, text=record.text)
+        tz = zone(record.timezone)
+        verdict = await self._gate.check(record.user_id, text, now=now, tz=tz)
+        target = await self._target(record)
+        if not verdict.allowed or target is None:
+            reason = verdict.reason if target is not None else "no reachable chat"
+            retry = verdict.retry_at if target is not None else None
+            await self._proactive.log(
+                user_id=record.user_id,
+                source="followup",
+                decision=ProactiveDecision.DEFERRED if retry else ProactiveDecision.BLOCKED,
+                reason=reason,
+                text=text,
+                ref=ref,
+            )
+            await store.record_run(
+                job_id=firing.job_id, run_time=firing.run_time, outcome="blocked"
+            )
+            if retry is not None:
+                await self._service.reschedule(record.id, at=retry + timedelta(minutes=1))
+            else:
+                await self._service.cancel(record.id)
+            return
+        channel, chat_id = target
+        _, entry = await store.fire(
+            record,
+            job_id=firing.job_id,
+            run_time=firing.run_time,
+            now=now,
+            outcome="sent",
+            status=ReminderStatus.ACTIVE if next_run else ReminderStatus.FIRED,
+            next_run_at=next_run,
+            delivery=Delivery(
+                channel=channel, chat_id=chat_id, text=text, buttons=buttons(language, record.id)
+            ),
+        )
+        if entry is not None:
+            await self._proactive.log(
+                user_id=record.user_id,
+                source="followup",
+                decision=ProactiveDecision.SENT,
+                reason="commitment due",
+                text=text,
+                ref=ref,
+                outbox_id=entry.id,
+            )
+            self._deliver(entry)
+
+    async def _target(self, record: ReminderRecord) -> tuple[str, str] | None:
+        if record.channel in self._policy.push_channels and record.chat_id:
+            return record.channel, record.chat_id
+        return await self._service.store.destination(
+            record.user_id, channels=self._policy.push_channels
+        )
+
+
+def reminder_job(reminder_id: int) -> str:
+    """The scheduler job id of a reminder."""
+    return job_id(KIND, reminder_id)

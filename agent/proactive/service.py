@@ -1,0 +1,155 @@
+"""The proactivity engine of one process: scheduler, leader election, and routing of firings.
+
+Every process can create and cancel reminders (the job store is shared); only the elected leader
+fires jobs, reconciles reminders with jobs, plans follow-ups and keeps one heartbeat per user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from agent.proactive.firing import FiringPolicy, ReminderFirer, RunTask
+from agent.proactive.gate import GatePolicy, NudgeGate
+from agent.settings import Settings, parse_hours
+from automation.scheduler.engine import Firing, JobEngine
+from automation.scheduler.leader import LeaderElection
+from automation.scheduler.reminders import KIND as REMINDER
+from automation.scheduler.reminders import ReminderService
+from memory.db import Database, open_sync_engine
+from memory.embeddings import Embedder
+from memory.outbox import OutboxEntry
+from memory.proactive import ProactiveStore
+from memory.reminders import ReminderStore
+from memory.types import utcnow
+
+log = logging.getLogger(__name__)
+
+MAINTAIN_EVERY = 60.0
+Handler = Callable[[Firing], Awaitable[None]]
+Maintenance = Callable[[], Awaitable[None]]
+
+
+class Proactivity:
+    """Owns the scheduler for the runtime."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        push_channels: frozenset[str],
+        deliver: Callable[[OutboxEntry], None],
+        run_task: RunTask,
+        embedder: Embedder | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self._sync_engine = open_sync_engine(db.url)
+        self.engine = JobEngine(self._sync_engine, poll=settings.scheduler_poll)
+        self.reminders = ReminderService(
+            ReminderStore(db),
+            self.engine,
+            max_per_user=settings.reminders_max_per_user,
+            clock=clock,
+        )
+        self.store = ProactiveStore(db)
+        self.gate = NudgeGate(
+            self.store,
+            GatePolicy(
+                quiet=parse_hours(settings.quiet_hours) if settings.quiet_hours else None,
+                budget=settings.nudge_budget,
+                min_gap=timedelta(minutes=settings.nudge_min_gap_minutes),
+            ),
+            embedder,
+        )
+        self.firer = ReminderFirer(
+            self.reminders,
+            self.store,
+            self.gate,
+            FiringPolicy(
+                grace=timedelta(seconds=settings.scheduler_grace), push_channels=push_channels
+            ),
+            deliver=deliver,
+            run_task=run_task,
+            clock=clock,
+        )
+        self._handlers: dict[str, Handler] = {REMINDER: self.firer}
+        self._maintenance: list[Maintenance] = [self._reconcile]
+        self._election = LeaderElection(
+            db.url,
+            poll=settings.scheduler_leader_poll,
+            on_lead=self._lead,
+            on_lose=self._stand_by,
+        )
+        self._maintainer: asyncio.Task[None] | None = None
+        self._started = False
+
+    def route(self, kind: str, handler: Handler) -> None:
+        """Send firings of jobs of `kind` to `handler`."""
+        self._handlers[kind] = handler
+
+    def maintain(self, task: Maintenance) -> None:
+        """Run `task` on the leader at start and every minute (planners, reconcilers)."""
+        self._maintenance.append(task)
+
+    @property
+    def leading(self) -> bool:
+        """True while this process fires jobs."""
+        return self.engine.leading
+
+    async def start(self) -> None:
+        """Open the job store (paused) and join the election if this process may lead."""
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.engine.start, loop, self._fire)
+        self._started = True
+        if self.settings.scheduler:
+            await self._election.start()
+
+    async def stop(self) -> None:
+        """Leave the election, stop the scheduler thread, finish firings in progress."""
+        await self._election.stop()
+        if self._started:
+            await asyncio.to_thread(self.engine.shutdown)
+            await self.engine.drain()
+        self._sync_engine.dispose()
+
+    async def _fire(self, firing: Firing) -> None:
+        handler = self._handlers.get(firing.kind)
+        if handler is None:
+            log.error("no handler for job %s; removing it", firing.job_id)
+            await asyncio.to_thread(self.engine.remove, firing.kind, firing.ref)
+            return
+        await handler(firing)
+
+    async def _lead(self) -> None:
+        self.engine.lead()
+        self._maintainer = asyncio.create_task(self._maintain(), name="proactive-maintenance")
+
+    async def _stand_by(self) -> None:
+        self.engine.stand_by()
+        if self._maintainer is not None:
+            self._maintainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintainer
+            self._maintainer = None
+
+    async def _maintain(self) -> None:
+        while True:
+            for task in self._maintenance:
+                try:
+                    await task()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("proactive maintenance step failed; retrying next round")
+            await asyncio.sleep(MAINTAIN_EVERY)
+
+    async def _reconcile(self) -> None:
+        missing = await self.reminders.reconcile()
+        if missing:
+            log.info("re-created %d scheduler jobs for reminders", missing)
+            self.engine.wakeup()
