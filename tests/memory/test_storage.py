@@ -8,11 +8,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
+import memory.proactive_models  # noqa: F401  (registers the proactivity tables)
 from memory.conversations import ConversationStore, Usage
 from memory.db import open_database, sync_url
 from memory.identities import IdentityStore
 from memory.migrate import current_revision, head_revision, upgrade
-import memory.proactive_models  # noqa: F401  (registers the proactivity tables)
 from memory.models import Base, MessageStatus
 from memory.notes import NoteStore
 from memory.outbox import OutboxStore
