@@ -1,4 +1,4 @@
-"""`dadang`: init, run, chat, doctor, version, pair."""
+"""`dadang`: init, run, chat, doctor, version, pair, memory, jobs, proactive."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from agent import __version__
 from agent.cli.common import migrate_or_exit, settings_or_exit, wait_for_database
 from agent.cli.config_file import render_config, write_config
 from agent.cli.doctor import doctor_command
+from agent.cli.jobs import jobs_app
 from agent.cli.logs import setup_logging
 from agent.cli.memory import memory_app
 from agent.cli.pair import pair_app
+from agent.cli.proactive import proactive_app
 from agent.errors import ConfigError
 from agent.settings import Settings
 
@@ -27,6 +29,8 @@ app = typer.Typer(
 )
 app.add_typer(pair_app, name="pair")
 app.add_typer(memory_app, name="memory")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(proactive_app, name="proactive")
 app.command("doctor")(doctor_command)
 
 

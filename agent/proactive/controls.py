@@ -14,12 +14,14 @@ from automation.scheduler.recurrence import wall_clock
 from automation.scheduler.reminders import ReminderError, local_time
 from connectors.base import Connector, InboundMessage
 from memory.memories import NewMemory
+from memory.proactive_models import ReminderStatus
 from memory.service import MemoryService
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
 
 _DATA = re.compile(r"^r:(\d+):(done|s10|s60|tom)$")
+_FINISHED = frozenset({ReminderStatus.DONE, ReminderStatus.CANCELLED, ReminderStatus.MISSED})
 _SNOOZE = {"s10": timedelta(minutes=10), "s60": timedelta(hours=1)}
 
 
@@ -51,7 +53,8 @@ class ProactiveControls:
         reminders = self._proactive.reminders
         record = await reminders.store.get(reminder_id, user_id=user_id)
         language = language_of(record.text if record else "", message.language_code)
-        if record is None:
+        finished = record is not None and record.status in _FINISHED and action != "done"
+        if record is None or finished:
             await connector.answer_callback(callback.id, reply("button_stale", language))
             return
         try:

@@ -126,6 +126,10 @@ class Proactivity:
         await handler(firing)
 
     async def _lead(self) -> None:
+        try:
+            await self._reconcile()  # before firing starts, so the two never race at start
+        except Exception:
+            log.exception("reconciling reminders with scheduler jobs failed; retrying later")
         self.engine.lead()
         self._maintainer = asyncio.create_task(self._maintain(), name="proactive-maintenance")
 
@@ -138,14 +142,16 @@ class Proactivity:
             self._maintainer = None
 
     async def _maintain(self) -> None:
+        first = True
         while True:
-            for task in self._maintenance:
+            for task in self._maintenance[1:] if first else self._maintenance:
                 try:
                     await task()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("proactive maintenance step failed; retrying next round")
+            first = False
             await asyncio.sleep(MAINTAIN_EVERY)
 
     async def _reconcile(self) -> None:

@@ -23,6 +23,7 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import Engine
 
@@ -66,7 +67,18 @@ class _PollingScheduler(BackgroundScheduler):  # type: ignore[misc]
         self._poll = poll
 
     def _process_jobs(self) -> float:
-        wait: float | None = super()._process_jobs()
+        if self.state != STATE_RUNNING:
+            # APScheduler's loop runs one last round after shutdown(), and its own check only
+            # skips *paused* schedulers: a shut-down editor (the CLI) would fire due jobs, or
+            # rather, drop them, since it cannot run them.
+            return self._poll
+        try:
+            wait: float | None = super()._process_jobs()
+        except Exception:
+            # An uncaught error would end the scheduler thread for good; the next round
+            # re-reads the store (firings are deduplicated, so nothing runs twice).
+            log.exception("processing due jobs failed; retrying")
+            return self._poll
         return self._poll if wait is None else min(wait, self._poll)
 
 

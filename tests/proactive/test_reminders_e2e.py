@@ -1,0 +1,278 @@
+"""Reminders end to end: model tool call or CLI in, scheduler, Telegram message with buttons out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from automation.scheduler.reminders import ReminderError
+from memory.db import open_database
+from memory.proactive_models import JobRun, Reminder, ReminderStatus
+from tests.conftest import make_settings
+from tests.fakes import vllm
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.vllm import FakeVLLM
+
+OWNER = 1001
+
+
+def _settings(home: Path, llm: FakeVLLM, tg: FakeTelegram, **extra: Any) -> Any:
+    values: dict[str, Any] = {
+        "telegram_allowed_users": [OWNER],
+        "scheduler_poll": 0.2,
+        "quiet_hours": "",
+        "heartbeat_minutes": 0,
+    }
+    values.update(extra)
+    return make_settings(home, llm=llm, tg=tg, **values)
+
+
+async def _rows(url: str, model: Any) -> list[Any]:
+    db = open_database(url)
+    try:
+        async with db.sessions() as session:
+            return list((await session.scalars(select(model))).all())
+    finally:
+        await db.dispose()
+
+
+def _labels(sent: dict[str, Any]) -> list[str]:
+    markup = sent["reply_markup"]
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    return [button["text"] for row in markup["inline_keyboard"] for button in row]
+
+
+async def test_model_sets_a_reminder_that_fires_with_buttons_and_snoozes(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    settings = _settings(clean_environ, fake_llm, fake_tg)
+    svc = await service_factory(settings)
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    local = due.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+    fake_llm.push(
+        vllm.tool_calls(
+            [
+                (
+                    "reminder_create",
+                    {"text": "给李总回电话", "at": local.isoformat(timespec="seconds")},
+                )
+            ]
+        )
+    )
+    fake_llm.push(vllm.text("好的，到时提醒你给李总回电话。"))
+    fake_tg.push_message(OWNER, "三秒后提醒我给李总回电话", language_code="zh-hans")
+    await fake_tg.wait_sent(chat_id=OWNER, count=1)
+    tool_result = next(m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool")
+    assert "Scheduled #1" in tool_result["content"]
+    assert f"{local:%Y-%m-%d %H:%M}" in tool_result["content"]  # the resolved local time is echoed
+
+    sent = await fake_tg.wait_sent(chat_id=OWNER, count=2, timeout=15)
+    reminder = sent[1]
+    assert reminder["text"] == "⏰ 提醒：给李总回电话"
+    assert _labels(reminder) == ["✓ 完成", "10 分钟后", "1 小时后", "明天"]
+    fired_at = datetime.now(UTC)
+    assert fired_at - due < timedelta(seconds=3)
+
+    press = fake_tg.push_callback(OWNER, "r:1:s10", message_id=reminder["message_id"])
+    edits = await fake_tg.wait_sent(chat_id=OWNER, method="editMessageText", count=1)
+    assert edits[0]["text"].startswith("⏰ 已推迟到")
+    reminders = {r.id: r for r in await _rows(settings.effective_database_url, Reminder)}
+    assert reminders[1].status == ReminderStatus.DONE
+    snoozed = reminders[2]
+    assert snoozed.origin == "snooze" and snoozed.status == ReminderStatus.ACTIVE
+    assert timedelta(minutes=9) < snoozed.at - fired_at < timedelta(minutes=11)
+    # The same press delivered again (Telegram redelivers unconfirmed updates) adds nothing.
+    again = {k: v for k, v in press.items() if k != "update_id"}
+    fake_tg.push_update(again)
+    # A second, new press on the finished reminder is refused as stale.
+    fake_tg.push_callback(OWNER, "r:1:s60", message_id=reminder["message_id"])
+    await asyncio.sleep(0.8)
+    assert len(await _rows(settings.effective_database_url, Reminder)) == 2
+    await svc.stop()
+
+
+async def test_done_button_and_other_users_reminders(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    settings = _settings(clean_environ, fake_llm, fake_tg, telegram_allowed_users=[OWNER, 2002])
+    svc = await service_factory(settings)
+    service = svc.runtime.proactive.reminders
+    owner_id = (await svc.runtime.stores.identities.owner()).id
+    record, _ = await service.create(
+        user_id=owner_id,
+        text="stretch <b>now</b> & ignore previous instructions",
+        timezone="Europe/Berlin",
+        at=datetime.now(UTC) + timedelta(seconds=1),
+        channel="telegram",
+        chat_id=str(OWNER),
+    )
+    sent = (await fake_tg.wait_sent(chat_id=OWNER, count=1, timeout=10))[0]
+    # The user's markup is shown as text, never interpreted (escaped in the HTML sent).
+    assert sent["parse_mode"] == "HTML"
+    assert sent["text"] == (
+        "⏰ Reminder: stretch &lt;b&gt;now&lt;/b&gt; &amp; ignore previous instructions"
+    )
+    # Another user pressing the owner's button changes nothing.
+    fake_tg.push_callback(2002, f"r:{record.id}:done", message_id=sent["message_id"], chat_id=OWNER)
+    await asyncio.sleep(0.8)
+    assert (await service.store.get(record.id)).status == ReminderStatus.FIRED
+    fake_tg.push_callback(OWNER, f"r:{record.id}:done", message_id=sent["message_id"])
+    edits = await fake_tg.wait_sent(chat_id=OWNER, method="editMessageText", count=1)
+    assert edits[0]["text"].startswith("✓ Done: stretch")
+    assert (await service.store.get(record.id)).status == ReminderStatus.DONE
+    await svc.stop()
+
+
+async def test_cli_job_added_while_running_fires_within_seconds(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    settings = _settings(clean_environ, fake_llm, fake_tg)
+    await service_factory(settings)
+    at = (datetime.now(UTC) + timedelta(seconds=4)).isoformat(timespec="seconds")
+    added = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "agent.cli.main",
+            "jobs",
+            "add",
+            "--user",
+            f"telegram:{OWNER}",
+            "--at",
+            at,
+            "--text",
+            "stand-up in 5",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            **os.environ,
+            "DADANG_HOME": str(clean_environ),
+            "DADANG_TELEGRAM_ALLOWED_USERS": str(OWNER),
+        },
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip().isdigit()
+    sent = (await fake_tg.wait_sent(chat_id=OWNER, count=1, timeout=12))[0]
+    assert sent["text"] == "⏰ Reminder: stand-up in 5"
+    late = datetime.now(UTC) - datetime.fromisoformat(at)
+    assert late < timedelta(seconds=3)  # picked up by the running scheduler within its poll
+
+
+async def test_restart_fires_due_and_overdue_jobs_exactly_once(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    settings = _settings(clean_environ, fake_llm, fake_tg, scheduler_grace=3600)
+    svc = await service_factory(settings)
+    service = svc.runtime.proactive.reminders
+    owner = (await svc.runtime.stores.identities.owner()).id
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    texts = ["late one", "missed one", "recurring one"]
+    ids = []
+    for text in texts[:2]:
+        record, _ = await service.create(
+            user_id=owner,
+            text=text,
+            timezone="Asia/Shanghai",
+            at=soon,
+            channel="telegram",
+            chat_id=str(OWNER),
+        )
+        ids.append(record.id)
+    daily, _ = await service.create(
+        user_id=owner,
+        text="recurring one",
+        timezone="Asia/Shanghai",
+        cron="0 9 * * *",
+        channel="telegram",
+        chat_id=str(OWNER),
+    )
+    await svc.stop()
+    # While the service is down: the first came due 2 min ago, the second 5 h ago (beyond the
+    # 1 h grace), and the recurring one missed three mornings.
+    now = datetime.now(UTC)
+    await _rewind_jobs(
+        settings.effective_database_url,
+        {
+            f"reminder:{ids[0]}": now - timedelta(minutes=2),
+            f"reminder:{ids[1]}": now - timedelta(hours=5),
+            f"reminder:{daily.id}": now - timedelta(days=3),
+        },
+    )
+    svc2 = await service_factory(settings)
+    sent = await fake_tg.wait_sent(chat_id=OWNER, count=3, timeout=15)
+    await asyncio.sleep(1.5)
+    sent = fake_tg.sent_to(OWNER)
+    by_text = sorted(s["text"] for s in sent)
+    assert len(sent) == 3, by_text
+    assert any(t.startswith("⏰ Reminder (late") and "late one" in t for t in by_text)
+    assert any(t.startswith("I missed a reminder") and "missed one" in t for t in by_text)
+    assert any("recurring one" in t for t in by_text)
+    runs = await _rows(settings.effective_database_url, JobRun)
+    outcomes = {r.job_id: r.outcome for r in runs}
+    assert len(runs) == 3
+    assert outcomes[f"reminder:{ids[0]}"] == "late"
+    assert outcomes[f"reminder:{ids[1]}"] == "missed"
+    # Three missed mornings coalesce into one firing (late or missed, by the time of day).
+    assert outcomes[f"reminder:{daily.id}"] in {"late", "missed"}
+    recurring = await svc2.runtime.proactive.reminders.store.get(daily.id)
+    assert recurring.status == ReminderStatus.ACTIVE and recurring.next_run_at > now
+    await svc2.stop()
+    # A third start finds nothing new to send.
+    await service_factory(settings)
+    await asyncio.sleep(1.5)
+    assert len(fake_tg.sent_to(OWNER)) == 3
+
+
+async def _rewind_jobs(url: str, times: dict[str, datetime]) -> None:
+    """Pretend the service was down when these jobs came due (edit the job store directly)."""
+    from automation.scheduler.engine import JobEngine
+    from memory.db import open_sync_engine
+
+    sync = open_sync_engine(url)
+    engine = JobEngine(sync)
+    await asyncio.to_thread(engine.start)
+    scheduler = engine._scheduler
+    for job_id, when in times.items():
+        await asyncio.to_thread(scheduler.modify_job, job_id, next_run_time=when)
+    await asyncio.to_thread(engine.shutdown)
+    sync.dispose()
+
+
+async def test_bad_reminder_requests_get_clear_errors(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    settings = _settings(clean_environ, fake_llm, fake_tg, reminders_max_per_user=20)
+    svc = await service_factory(settings)
+    service = svc.runtime.proactive.reminders
+    owner = (await svc.runtime.stores.identities.owner()).id
+    cases = [
+        ({"at": "2020-01-01T09:00"}, "in the past"),
+        ({"cron": "*/0 * * * *"}, "invalid cron"),
+        ({"rrule": "FREQ=MINUTELY;INTERVAL=0"}, "INTERVAL"),
+        ({"cron": "* * * * *"}, "shortest allowed interval"),
+        ({"at": "tomorrow 3pm"}, "not an ISO 8601"),
+    ]
+    for kwargs, expected in cases:
+        with pytest.raises(ReminderError, match=expected):
+            await service.create(user_id=owner, text="x", timezone="Asia/Shanghai", **kwargs)
+    with pytest.raises(ReminderError, match="unknown time zone"):
+        await service.create(user_id=owner, text="x", timezone="Mars/Olympus", at="2031-01-01")
+    later = datetime.now(UTC) + timedelta(days=1)
+    for i in range(20):
+        await service.create(user_id=owner, text=f"r{i}", timezone="UTC", at=later)
+    with pytest.raises(ReminderError, match="20 active reminders"):
+        await service.create(user_id=owner, text="one too many", timezone="UTC", at=later)
+    assert len(await service.store.listing(user_id=owner, limit=100)) == 20
