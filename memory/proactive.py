@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import String, cast, column, func, insert, literal, select, table, update
 from sqlalchemy.exc import IntegrityError
 
 from memory.db import Database
-from memory.models import Conversation, Memory, MemoryKind, Message
-from memory.proactive_models import ProactiveDecision, ProactiveLogEntry, ProactiveState
+from memory.models import ChannelIdentity, Conversation, Memory, MemoryKind, Message
+from memory.proactive_models import ProactiveDecision, ProactiveLogEntry, ProactiveState, Reminder
 from memory.types import utcnow
+
+# APScheduler's table, named without importing APScheduler into the memory layer.
+_JOBS = table("apscheduler_jobs", column("id", String))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,6 +259,7 @@ class ProactiveStore:
                 Memory.kind == MemoryKind.COMMITMENT,
                 Memory.valid_to.is_(None),
                 Memory.due_at.is_not(None),
+                ~select(Reminder.id).where(Reminder.memory_id == Memory.id).exists(),
             )
             .order_by(Memory.id.desc())
             .limit(limit)
@@ -286,3 +290,19 @@ class ProactiveStore:
         )
         async with self._db.engine.connect() as conn:
             return (await conn.execute(query)).scalar_one_or_none()
+
+    async def users_without_job(self, kind: str, *, channels: frozenset[str]) -> list[int]:
+        """Users reachable on `channels` that have no `<kind>:<user id>` scheduler job yet."""
+        has_job = (
+            select(literal(1))
+            .select_from(_JOBS)
+            .where(_JOBS.c.id == literal(f"{kind}:") + cast(ChannelIdentity.user_id, String))
+        )
+        query = (
+            select(ChannelIdentity.user_id)
+            .where(ChannelIdentity.channel.in_(channels), ~has_job.exists())
+            .distinct()
+            .limit(5000)
+        )
+        async with self._db.engine.connect() as conn:
+            return [u for (u,) in (await conn.execute(query)).all()]

@@ -81,7 +81,7 @@ class NudgeGate:
                 reason=f"daily nudge budget used ({sent}/{self._policy.budget})",
                 retry_at=wake,
             )
-        if last is not None and now - last < self._policy.min_gap:
+        if last is not None and self._policy.min_gap and now - last < self._policy.min_gap:
             return Verdict(
                 allowed=False,
                 reason=f"last nudge only {int((now - last).total_seconds() // 60)} min ago",

@@ -11,17 +11,24 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from agent.llm import LLMClient
+from agent.proactive.briefing import Briefing
 from agent.proactive.firing import FiringPolicy, ReminderFirer, RunTask
 from agent.proactive.gate import GatePolicy, NudgeGate
-from agent.settings import Settings, parse_hours
+from agent.proactive.heartbeat import Heartbeat
+from agent.proactive.planner import Planner
+from agent.settings import Settings, parse_clock, parse_hours
+from automation.calendar import CalendarService, source_from_url
 from automation.scheduler.engine import Firing, JobEngine
 from automation.scheduler.leader import LeaderElection
 from automation.scheduler.reminders import KIND as REMINDER
 from automation.scheduler.reminders import ReminderService
 from memory.db import Database, open_sync_engine
 from memory.embeddings import Embedder
-from memory.outbox import OutboxEntry
+from memory.identities import IdentityStore
+from memory.outbox import OutboxEntry, OutboxStore
 from memory.proactive import ProactiveStore
 from memory.reminders import ReminderStore
 from memory.types import utcnow
@@ -44,10 +51,14 @@ class Proactivity:
         push_channels: frozenset[str],
         deliver: Callable[[OutboxEntry], None],
         run_task: RunTask,
+        llm: LLMClient,
         embedder: Embedder | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
+        self._identities = IdentityStore(db)
+        self._zones: dict[int, ZoneInfo] = {}
+        self.calendar = build_calendar(settings)
         self._sync_engine = open_sync_engine(db.url)
         self.engine = JobEngine(self._sync_engine, poll=settings.scheduler_poll)
         self.reminders = ReminderService(
@@ -77,8 +88,47 @@ class Proactivity:
             run_task=run_task,
             clock=clock,
         )
-        self._handlers: dict[str, Handler] = {REMINDER: self.firer}
-        self._maintenance: list[Maintenance] = [self._reconcile]
+        self.heartbeat = Heartbeat(
+            llm=llm,
+            store=self.store,
+            gate=self.gate,
+            outbox=OutboxStore(db),
+            reminders=self.reminders.store,
+            zone_of=self.zone_of,
+            push_channels=push_channels,
+            deliver=deliver,
+            followup_after=timedelta(hours=settings.followup_after_hours),
+            calendar=self.calendar,
+            clock=clock,
+        )
+        self.briefing = (
+            Briefing(
+                calendar=self.calendar,
+                store=self.store,
+                gate=self.gate,
+                outbox=OutboxStore(db),
+                reminders=self.reminders.store,
+                zone_of=self.zone_of,
+                push_channels=push_channels,
+                deliver=deliver,
+                clock=clock,
+            )
+            if self.calendar is not None
+            else None
+        )
+        self.planner = Planner(
+            store=self.store,
+            reminders=self.reminders,
+            engine=self.engine,
+            zone_of=self.zone_of,
+            push_channels=push_channels,
+            heartbeat_minutes=settings.heartbeat_minutes,
+            clock=clock,
+        )
+        self._handlers: dict[str, Handler] = {REMINDER: self.firer, "heartbeat": self.heartbeat}
+        if self.briefing is not None:
+            self._handlers["briefing"] = self.briefing
+        self._maintenance: list[Maintenance] = [self._reconcile, self._plan]
         self._election = LeaderElection(
             db.url,
             poll=settings.scheduler_leader_poll,
@@ -87,6 +137,24 @@ class Proactivity:
         )
         self._maintainer: asyncio.Task[None] | None = None
         self._started = False
+
+    async def zone_of(self, user_id: int) -> ZoneInfo:
+        """The user's time zone (their own, else DADANG_TIMEZONE); cached per process."""
+        zone = self._zones.get(user_id)
+        if zone is None:
+            user = await self._identities.get_user(user_id)
+            zone = ZoneInfo((user.timezone if user else None) or self.settings.timezone)
+            self._zones[user_id] = zone
+        return zone
+
+    async def _plan(self) -> None:
+        if self.briefing is not None and self.settings.briefing_time:
+            owner = await self._identities.owner()
+            if owner is not None:
+                self.planner.briefing_for(
+                    owner.id, parse_clock(self.settings.briefing_time), self.settings.timezone
+                )
+        await self.planner()
 
     def route(self, kind: str, handler: Handler) -> None:
         """Send firings of jobs of `kind` to `handler`."""
@@ -116,6 +184,8 @@ class Proactivity:
             await asyncio.to_thread(self.engine.shutdown)
             await self.engine.drain()
         self._sync_engine.dispose()
+        if self.calendar is not None:
+            await self.calendar.aclose()
 
     async def _fire(self, firing: Firing) -> None:
         handler = self._handlers.get(firing.kind)
@@ -159,3 +229,17 @@ class Proactivity:
         if missing:
             log.info("re-created %d scheduler jobs for reminders", missing)
             self.engine.wakeup()
+
+
+def build_calendar(settings: Settings) -> CalendarService | None:
+    """The owner's calendars from settings (None when none are configured)."""
+    if not settings.calendar_urls:
+        return None
+    password = settings.calendar_password.get_secret_value() if settings.calendar_password else None
+    sources = [
+        source_from_url(
+            url, name=f"calendar{i + 1}", username=settings.calendar_username, password=password
+        )
+        for i, url in enumerate(settings.calendar_urls)
+    ]
+    return CalendarService(sources)

@@ -93,6 +93,7 @@ class Runtime:
             push_channels=push,
             deliver=self._deliver_entry,
             run_task=self._run_task,
+            llm=self.llm,
             embedder=self.memory.embedder,
         )
         self.controls = ProactiveControls(self.proactive, self.memory)
