@@ -63,6 +63,8 @@ class NewMemory:
     valid_from: datetime | None = None
     source_message_ids: Sequence[int] = ()
     external_id: str | None = None
+    due_at: datetime | None = None
+    """For commitments: when it is due (follow-ups are planned from it)."""
 
 
 def to_record(row: Memory) -> MemoryRecord:
@@ -136,6 +138,7 @@ def new_row(user_id: int, new: NewMemory, *, supersedes_id: int | None = None) -
         if new.source_message_ids
         else None,
         search_text=search_text(content),
+        due_at=new.due_at,
         created_at=new.valid_from or now,
         updated_at=now,
     )
