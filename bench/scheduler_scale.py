@@ -5,7 +5,7 @@ Load model (burst): `--users` users and `--reminders` one-off reminders in the d
 through `ReminderService.create` (what a user's request does: validate, insert the row, add the
 APScheduler job), the rest are bulk-inserted as the same `reminders` rows plus the exact
 `apscheduler_jobs` rows APScheduler writes (built with its own `Job` and pickled by its job
-store's protocol; checked byte for byte against a job the service wrote). The population runs in
+store's protocol; checked field by field against a job the service wrote). The population runs in
 a child process, so the resident memory reported is that of the service alone.
 
 The measured process then starts `Proactivity` (scheduler paused → leader election →
@@ -37,11 +37,13 @@ import json
 import logging
 import math
 import multiprocessing
+import os
 import pickle
 import queue
 import random
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -62,7 +64,7 @@ from automation.scheduler import engine as engine_module
 from automation.scheduler.engine import JobEngine, fire, job_id
 from automation.scheduler.recurrence import Schedule
 from automation.scheduler.reminders import KIND, ReminderService
-from bench.machine import describe
+from bench.machine import describe, process_cpu_seconds
 from memory.db import open_database, open_sync_engine
 from memory.migrate import upgrade
 from memory.models import OutboxItem, User
@@ -132,6 +134,13 @@ def job_row(scheduler: Any, store: SQLAlchemyJobStore, rid: int, due: datetime) 
         "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
         "job_state": pickle.dumps(job.__getstate__(), store.pickle_protocol),
     }
+
+
+def job_state(blob: bytes) -> dict[str, Any]:
+    """A stored job's state, with the trigger as (class, state) so two can be compared."""
+    state = pickle.loads(blob)
+    trigger = state["trigger"]
+    return state | {"trigger": (type(trigger).__name__, trigger.__getstate__())}
 
 
 def reminder_row(user_id: int, due: datetime, text: str, now: datetime) -> dict[str, Any]:
@@ -281,10 +290,11 @@ async def _populate(url: str, p: dict[str, int]) -> dict[str, Any]:
         "latency_ms": stats(latencies, scale=1000, digits=2),
     }
 
-    # Byte-for-byte: the job the service wrote vs. the one the bulk path would write for it.
+    # The job the service wrote vs. the one the bulk path writes for the same reminder: equal
+    # state (the pickles differ only in memo references: the service's trigger date and next run
+    # time are two equal datetimes, the bulk path's one object).
     identical = None
-    if record is not None:
-        assert record.at is not None
+    if record is not None and record.at is not None:
         with sync.connect() as conn:
             stored = conn.execute(
                 select(store.jobs_t.c.job_state, store.jobs_t.c.next_run_time).where(
@@ -293,10 +303,11 @@ async def _populate(url: str, p: dict[str, int]) -> dict[str, Any]:
             ).one()
         mine = job_row(scheduler, store, record.id, record.at)
         identical = (
-            stored.job_state == mine["job_state"] and stored.next_run_time == mine["next_run_time"]
+            job_state(stored.job_state) == job_state(mine["job_state"])
+            and stored.next_run_time == mine["next_run_time"]
         )
     result["bulk_jobs_checked"] = checked
-    result["bulk_job_identical_to_service_job"] = identical
+    result["bulk_job_equals_service_job"] = identical
     await db.dispose()
     editor.shutdown()
     sync.dispose()
@@ -304,6 +315,41 @@ async def _populate(url: str, p: dict[str, int]) -> dict[str, Any]:
 
 
 # --- instrumentation (this process only) -------------------------------------------------------
+
+
+def thread_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each live thread of this process (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+def cpu_by_thread(before: dict[int, float], after: dict[int, float], total: float) -> dict:
+    """CPU seconds between two snapshots, by role: event loop, APScheduler, database threads."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    main = threading.main_thread().native_id
+    roles: dict[str, float] = {}
+    for tid, used in after.items():
+        name = names.get(tid, "")
+        role = (
+            "event_loop"
+            if tid == main
+            else "apscheduler"
+            if name == "APScheduler"
+            else "asyncio_to_thread"
+            if name.startswith("asyncio_")
+            else "db_driver_threads"  # aiosqlite's per-connection threads
+        )
+        roles[role] = roles.get(role, 0.0) + used - before.get(tid, 0.0)
+    roles["exited_threads"] = total - sum(roles.values())
+    return {k: round(v, 2) for k, v in sorted(roles.items())}
 
 
 class Probe:
@@ -463,6 +509,8 @@ async def measure(url: str, home: Path, p: dict[str, int], probe: Probe) -> dict
     insert_s = time.perf_counter() - t0
     service.engine.wakeup()
     inserted_before_due = time.time() < due_ts
+    await asyncio.sleep(max(0.0, due_ts - time.time() - 0.2))
+    cpu0, wall0, threads0 = process_cpu_seconds(os.getpid()), time.time(), thread_cpu()
     rounds_before = len(probe.rounds)
     due_before = len(probe.due)
     removes_before = len(probe.removes)
@@ -485,6 +533,8 @@ async def measure(url: str, home: Path, p: dict[str, int], probe: Probe) -> dict
                 break
         await asyncio.sleep(0.05)
     done_at = time.time()
+    cpu = process_cpu_seconds(os.getpid()) - cpu0
+    by_thread = cpu_by_thread(threads0, thread_cpu(), cpu)
     await asyncio.sleep(2 * settings.scheduler_poll + 0.5)  # a duplicate would show up by now
     peak = memory_mb()
 
@@ -576,6 +626,10 @@ async def measure(url: str, home: Path, p: dict[str, int], probe: Probe) -> dict
         "loop_queue_wait_s": stats(queued),
         "handler_s": stats([b - a for a, b in handler]),
         "drain_s": round(last - due_ts, 3),
+        "process_cpu_s": round(cpu, 2),
+        "process_cpu_share": round(cpu / (done_at - wall0), 2),
+        "cpu_ms_per_firing": round(cpu / n * 1000, 1),
+        "cpu_s_by_thread": by_thread,
         "firings_per_s": round(n / (last - first_submit), 1) if last > first_submit else None,
         "scheduler_rounds_with_due_jobs": len(burst_rounds),
         "scheduler_round_s": [round(b - a, 3) for a, b in burst_rounds],
@@ -588,6 +642,19 @@ async def measure(url: str, home: Path, p: dict[str, int], probe: Probe) -> dict
     }
     out["exactly_once"] = checks
     out["rss_mb"] = {"after_burst": peak["VmRSS"], "peak": peak["VmHWM"]}
+
+    # Control, same run: what one job removal costs when no firing competes for the database.
+    fake = [(10_000_000 + i, due + timedelta(days=60)) for i in range(min(200, n))]
+    with sync.begin() as conn:
+        conn.execute(
+            jobstore.jobs_t.insert(), [job_row(scheduler, jobstore, r, d) for r, d in fake]
+        )
+    mark = len(probe.removes)
+    for r, _ in fake:
+        await asyncio.to_thread(service.engine.remove, KIND, r)
+    out["burst"]["remove_job_idle_s"] = stats(
+        [s for _, s in probe.removes[mark:]], scale=1000, digits=2
+    ) | {"unit": "ms"}
 
     await service.stop()
     await llm.aclose()
@@ -650,7 +717,7 @@ def run(args: argparse.Namespace) -> int:
                 raise SystemExit(f"{url} already holds users; give an empty or new database")
         check.dispose()
 
-        print(f"populating {params} …", file=sys.stderr, flush=True)
+        print(f"populating: {json.dumps(params)}", file=sys.stderr, flush=True)
         context = multiprocessing.get_context("spawn")
         channel = context.Queue()
         child = context.Process(target=populate, args=(url, params, channel))

@@ -306,3 +306,15 @@ class ProactiveStore:
         )
         async with self._db.engine.connect() as conn:
             return [u for (u,) in (await conn.execute(query)).all()]
+
+    async def last_user_text(self, user_id: int) -> str:
+        """The user's most recent message (to answer in their language), or ""."""
+        query = (
+            select(Message.text)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.user_id == user_id, Message.role == "user")
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        async with self._db.engine.connect() as conn:
+            return (await conn.execute(query)).scalar_one_or_none() or ""

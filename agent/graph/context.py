@@ -79,11 +79,12 @@ def assemble(
     text: str,
     budget: int,
     tools_tokens: int,
+    extra: str = "",
 ) -> list[Message]:
     """The prompt for one turn within `budget` estimated tokens."""
     head = system_prompt(name=name) + profile_block(profile)
     local = now.astimezone(ZoneInfo(timezone))
-    context = f"Now: {local:%Y-%m-%d %H:%M %A} ({timezone})."
+    context = f"Now: {local:%Y-%m-%d %H:%M %A} ({timezone})." + extra
     fixed = estimate_tokens(head) + tools_tokens + estimate_tokens(text) + estimate_tokens(context)
     memories = memories_block(hits, timezone=timezone, budget=int(budget * _MEMORY_SHARE))
     summary_msg = f"Summary of the earlier part of this conversation:\n{summary}" if summary else ""

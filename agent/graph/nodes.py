@@ -6,10 +6,12 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from langgraph.runtime import Runtime
 
 from agent.graph.budget import estimate_tokens
+from agent.graph.calendar_context import calendar_block
 from agent.graph.context import assemble
 from agent.graph.state import TurnDeps, TurnState
 from agent.llm import Completion
@@ -43,6 +45,11 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         )
         profile_ids = {m.id for m in profile}
         hits = [h for h in hits if h.memory.id not in profile_ids]
+    extra = ""
+    if deps.calendar is not None and state["user_id"] == deps.calendar_user:
+        extra = await calendar_block(
+            deps.calendar, state["text"], now=now, tz=ZoneInfo(state["timezone"])
+        )
     messages = assemble(
         name=state["user_name"],
         timezone=state["timezone"],
@@ -54,6 +61,7 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         text=state["text"],
         budget=deps.prompt_budget,
         tools_tokens=_tools_tokens(deps),
+        extra=extra,
     )
     return {
         "messages": messages,
@@ -126,6 +134,8 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         source_message_id=state["inbound_id"],
         memory=deps.memory,
         reminders=deps.reminders,
+        calendar=deps.calendar if state["user_id"] == deps.calendar_user else None,
+        calendar_write=deps.calendar_write,
         channel=state.get("channel"),
         chat_id=state.get("chat_id"),
     )

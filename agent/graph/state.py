@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from agent.llm import LLMClient
+from automation.calendar import CalendarService
 from automation.scheduler.reminders import ReminderService
 from automation.tools import ToolRegistry
 from memory.conversations import ConversationStore
@@ -56,3 +57,7 @@ class TurnDeps:
     recall_limit: int = 8
     prompt_budget: int = 6000
     reminders: ReminderService | None = None
+    calendar: CalendarService | None = None
+    calendar_user: int | None = None
+    """Whose calendar `calendar` is (the owner's); nobody else's turns see it."""
+    calendar_write: bool = False

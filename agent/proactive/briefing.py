@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.proactive.gate import NudgeGate
-from agent.runtime.replies import reply
+from agent.runtime.replies import language_of, reply
 from automation.calendar import CalendarService, find_conflicts
 from automation.scheduler.engine import Firing
 from memory.outbox import OutboxEntry, OutboxStore
@@ -40,7 +40,6 @@ class Briefing:
         zone_of: Callable[[int], Awaitable[ZoneInfo]],
         push_channels: frozenset[str],
         deliver: Callable[[OutboxEntry], None],
-        language: str = "zh",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._calendar = calendar
@@ -51,13 +50,14 @@ class Briefing:
         self._zone_of = zone_of
         self._push = push_channels
         self._deliver = deliver
-        self._language = language
         self._clock = clock
 
     async def __call__(self, firing: Firing) -> None:
         await self.brief(firing.ref)
 
-    async def compose(self, user_id: int, now: datetime, tz: ZoneInfo) -> str | None:
+    async def compose(
+        self, user_id: int, now: datetime, tz: ZoneInfo, language: str = "en"
+    ) -> str | None:
         """The briefing text, or None when today has no events and nothing conflicts."""
         local = now.astimezone(tz)
         start = datetime.combine(local.date(), time(0), tzinfo=tz)
@@ -66,7 +66,7 @@ class Briefing:
         conflicts = find_conflicts(view.events)
         if not today and not conflicts:
             return None
-        lang = self._language
+        lang = language
         lines = [reply("briefing", lang)]
         for event in sorted(today, key=lambda e: e.start):
             when = "all day" if event.all_day else f"{event.start:%H:%M}–{event.end:%H:%M}"
@@ -95,7 +95,8 @@ class Briefing:
         """Compose, gate and queue the briefing; returns the decision."""
         now = self._clock()
         tz = await self._zone_of(user_id)
-        text = await self.compose(user_id, now, tz)
+        language = language_of(await self._store.last_user_text(user_id))
+        text = await self.compose(user_id, now, tz, language)
         if text is None:
             await self._store.log(
                 user_id=user_id,

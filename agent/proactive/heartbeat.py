@@ -85,7 +85,8 @@ class Heartbeat:
         self._deliver = deliver
         self._followup_after = followup_after
         self._calendar = calendar
-        self._calendar_user = calendar_user
+        self.calendar_user = calendar_user
+        """Whose calendar `calendar` is (the owner's, known once the runtime started)."""
         self._clock = clock
 
     async def __call__(self, firing: Firing) -> None:
@@ -141,7 +142,7 @@ class Heartbeat:
                     line=f"you asked, no answer yet: «{q.text[:300]}»",
                 )
             )
-        if self._calendar is not None and user_id == self._calendar_user:
+        if self._calendar is not None and user_id == self.calendar_user:
             view = await self._calendar.events_between(now, now + _EVENT_HORIZON, tz)
             for event in view.events:
                 if not event.all_day:

@@ -174,6 +174,8 @@ class Proactivity:
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.engine.start, loop, self._fire)
         self._started = True
+        owner = await self._identities.owner()
+        self.heartbeat.calendar_user = owner.id if owner else None
         if self.settings.scheduler:
             await self._election.start()
 

@@ -29,6 +29,7 @@ from agent.runtime.turns import TurnRunner
 from agent.settings import Settings
 from automation.tools import ToolRegistry
 from automation.tools.builtin import register as register_builtin_tools
+from automation.tools.calendar_tools import register_calendar_tools
 from connectors.base import Admission, Connector, InboundMessage
 from memory import segment
 from memory.conversations import ConversationStore
@@ -97,6 +98,8 @@ class Runtime:
             embedder=self.memory.embedder,
         )
         self.controls = ProactiveControls(self.proactive, self.memory)
+        if self.proactive.calendar is not None:
+            register_calendar_tools(self.tools)
         self._stack = AsyncExitStack()
         self._queues: ConversationQueues | None = None
         self._started_connectors: list[Connector] = []
@@ -107,6 +110,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Open the checkpointer, recover unfinished work, start delivery and the connectors."""
+        owner = await self.stores.identities.ensure_owner(name=self.settings.owner_name)
         checkpointer = await self._stack.enter_async_context(open_checkpointer(self.stores.db.url))
         graph = build_graph(checkpointer)
         deps = TurnDeps(
@@ -124,6 +128,9 @@ class Runtime:
             recall_limit=self.settings.memory_recall_limit,
             prompt_budget=self.settings.prompt_budget_tokens,
             reminders=self.proactive.reminders,
+            calendar=self.proactive.calendar,
+            calendar_user=owner.id,
+            calendar_write=self.settings.calendar_write,
         )
         if self.settings.memory_reflect:
             self.reflector = Reflector(
@@ -150,7 +157,6 @@ class Runtime:
         )
         self._runner = runner
         self._queues = ConversationQueues(runner, max_concurrent=self.settings.max_concurrent_turns)
-        await self.stores.identities.ensure_owner(name=self.settings.owner_name)
         # The vector index and models load in the background: recall uses keywords until then.
         self._memory_task = asyncio.create_task(self._start_memory(), name="memory-start")
         await self.health.start()

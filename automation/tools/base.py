@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from automation.calendar import CalendarService
 from automation.scheduler.reminders import ReminderService
 from memory.db import Database
 from memory.service import MemoryService
@@ -47,6 +48,10 @@ class ToolContext:
     """Long-term memory of the acting user (None when memory is off)."""
     reminders: ReminderService | None = None
     """Reminders and recurring tasks (None when the scheduler is off)."""
+    calendar: CalendarService | None = None
+    """The acting user's calendars (only the owner has any)."""
+    calendar_write: bool = False
+    """Whether creating events is allowed (DADANG_CALENDAR_WRITE)."""
     channel: str | None = None
     chat_id: str | None = None
     """The chat the request came from, where reminders are delivered by default."""
