@@ -49,6 +49,7 @@ async def health(runtime: Runtime) -> dict[str, Any]:
         "llm": llm,
         "connectors": connectors,
         "queue_depth": runtime.queue_depth,
+        "scheduler": {"leading": runtime.proactive.leading},
     }
 
 
