@@ -395,12 +395,16 @@ class Probe:
         engine_module._LoopExecutor._do_submit_job = submit
 
     def wrap_handler(self, handler: Any) -> Any:
-        async def run(firing: Any) -> None:
+        """Times each batch of firings the firer handles (every firing gets its batch's span)."""
+
+        async def run(firings: list[Any]) -> None:
             t0 = time.time()
             try:
-                await handler(firing)
+                await handler(firings)
             finally:
-                self.handler[firing.job_id] = (t0, time.time())
+                t1 = time.time()
+                for firing in firings:
+                    self.handler[firing.job_id] = (t0, t1)
 
         return run
 
@@ -458,7 +462,7 @@ async def measure(url: str, home: Path, p: dict[str, int], probe: Probe) -> dict
         run_task=run_task,
         llm=llm,
     )
-    service.route(KIND, probe.wrap_handler(service.firer))
+    service.firer.fire_many = probe.wrap_handler(service.firer.fire_many)  # type: ignore[method-assign]
     store = service.reminders.store
     reconcile: list[float] = []
     without_job = store.without_job
@@ -656,11 +660,50 @@ async def measure(url: str, home: Path, p: dict[str, int], probe: Probe) -> dict
         [s for _, s in probe.removes[mark:]], scale=1000, digits=2
     ) | {"unit": "ms"}
 
+    out["heartbeat"] = await heartbeat_day(service, llm, users=min(1000, p["users"]))
+
     await service.stop()
     await llm.aclose()
     await db.dispose()
     sync.dispose()
     return out
+
+
+async def heartbeat_day(service: Any, llm: Any, *, users: int) -> dict[str, Any]:
+    """A day of heartbeats (48, the default 30 minutes) for `users` users with nothing due.
+
+    Every model call would be counted here (the client points at a closed port, so a call would
+    also fail loudly); the target is none.
+    """
+    calls = 0
+    real_chat = llm.chat
+
+    async def counting_chat(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await real_chat(*args, **kwargs)
+
+    llm.chat = counting_chat
+    decisions: dict[str, int] = {}
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    for _ in range(48):
+        for user_id in range(1, users + 1):
+            decision = await service.heartbeat.beat(user_id)
+            decisions[decision] = decisions.get(decision, 0) + 1
+    wall = time.perf_counter() - t0
+    beats = 48 * users
+    return {
+        "users": users,
+        "beats": beats,
+        "decisions": decisions,
+        "model_calls": calls,
+        "model_calls_per_user_day": round(calls / users, 3),
+        "tokens_per_user_day": 0 if calls == 0 else None,
+        "ms_per_beat": round(wall / beats * 1000, 3),
+        "cpu_ms_per_beat": round((time.process_time() - cpu0) / beats * 1000, 3),
+        "cpu_s_per_user_day": round((time.process_time() - cpu0) / users, 4),
+    }
 
 
 # --- PostgreSQL scratch database -------------------------------------------------------------------

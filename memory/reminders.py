@@ -12,14 +12,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, column, func, insert, literal, select, table, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from memory.db import Database
 from memory.models import ChannelIdentity, Conversation, Message, OutboxItem, OutboxStatus
 from memory.outbox import OutboxEntry
 from memory.proactive_models import JobRun, Reminder, ReminderStatus
-from memory.types import utcnow
+from memory.types import UTCDateTime, utcnow
 
 JOB_PREFIX = "reminder:"
 # APScheduler's table, named without importing APScheduler into the memory layer.
@@ -81,6 +93,19 @@ class Delivery:
     chat_id: str
     text: str
     buttons: list[list[tuple[str, str]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirePlan:
+    """One firing of a message reminder, decided and ready to be written."""
+
+    record: ReminderRecord
+    job_id: str
+    run_time: datetime
+    outcome: str
+    status: str
+    next_run_at: datetime | None
+    delivery: Delivery
 
 
 class _Stale(Exception):
@@ -296,6 +321,121 @@ class ReminderStore:
             channel_message_ids=[],
             buttons=delivery.buttons,
         )
+
+    async def get_many(self, ids: list[int]) -> dict[int, ReminderRecord]:
+        """Reminders by id (one query for a burst of firings)."""
+        if not ids:
+            return {}
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(select(*_COLUMNS).where(Reminder.id.in_(ids)))).all()
+        return {r.id: ReminderRecord(**r._asdict()) for r in rows}
+
+    async def fire_many(self, plans: list[FirePlan], *, now: datetime) -> list[OutboxEntry]:
+        """`fire` for a burst: one transaction and a handful of statements for all of them.
+
+        Runs already recorded are left out. The reminder update only applies to reminders still
+        active, so a cancel that lands in the same instant is not undone (its message may still
+        go out: the firing had already begun). If another leader recorded one of these runs at
+        the same moment, the whole batch falls back to `fire`, one by one.
+        """
+        if not plans:
+            return []
+        job_ids = list({p.job_id for p in plans})
+        try:
+            async with self._db.engine.begin() as conn:
+                done = {
+                    (j, t)
+                    for j, t in (
+                        await conn.execute(
+                            select(JobRun.job_id, JobRun.run_time).where(JobRun.job_id.in_(job_ids))
+                        )
+                    ).all()
+                }
+                fresh = [p for p in plans if (p.job_id, p.run_time) not in done]
+                if not fresh:
+                    return []
+                await conn.execute(
+                    update(Reminder)
+                    .where(
+                        Reminder.id == bindparam("b_id"),
+                        Reminder.status == ReminderStatus.ACTIVE,
+                    )
+                    .values(
+                        status=bindparam("b_status"),
+                        next_run_at=bindparam("b_next", type_=UTCDateTime()),
+                        fired_count=Reminder.fired_count + 1,
+                        last_fired_at=now,
+                        updated_at=now,
+                    ),
+                    [
+                        {"b_id": p.record.id, "b_status": p.status, "b_next": p.next_run_at}
+                        for p in fresh
+                    ],
+                )
+                rows = await conn.execute(
+                    insert(OutboxItem).returning(OutboxItem.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "channel": p.delivery.channel,
+                            "chat_id": p.delivery.chat_id,
+                            "text": p.delivery.text,
+                            "status": OutboxStatus.SENDING,
+                            "parts_sent": 0,
+                            "attempts": 1,
+                            "next_attempt_at": now,
+                            "created_at": now,
+                            "buttons": json.dumps(p.delivery.buttons, ensure_ascii=False)
+                            if p.delivery.buttons
+                            else None,
+                        }
+                        for p in fresh
+                    ],
+                )
+                ids = [i for (i,) in rows.all()]
+                await conn.execute(
+                    insert(JobRun),
+                    [
+                        {
+                            "job_id": p.job_id,
+                            "run_time": p.run_time,
+                            "fired_at": now,
+                            "late_seconds": max(0.0, (now - p.run_time).total_seconds()),
+                            "outcome": p.outcome,
+                            "outbox_id": outbox_id,
+                        }
+                        for p, outbox_id in zip(fresh, ids, strict=True)
+                    ],
+                )
+        except IntegrityError:
+            entries = []
+            for p in plans:
+                _, entry = await self.fire(
+                    p.record,
+                    job_id=p.job_id,
+                    run_time=p.run_time,
+                    now=now,
+                    outcome=p.outcome,
+                    status=p.status,
+                    next_run_at=p.next_run_at,
+                    delivery=p.delivery,
+                )
+                if entry is not None:
+                    entries.append(entry)
+            return entries
+        return [
+            OutboxEntry(
+                id=i,
+                channel=p.delivery.channel,
+                chat_id=p.delivery.chat_id,
+                text=p.delivery.text,
+                parts_sent=0,
+                attempts=1,
+                reply_to_channel_message_id=None,
+                channel_message_ids=[],
+                buttons=p.delivery.buttons,
+            )
+            for i, p in zip(ids, fresh, strict=True)
+        ]
 
     async def record_run(self, *, job_id: str, run_time: datetime, outcome: str) -> bool:
         """Record a firing that sent nothing (skipped); False if it was already recorded."""

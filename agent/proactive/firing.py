@@ -26,7 +26,7 @@ from memory.proactive_models import (
     ReminderOrigin,
     ReminderStatus,
 )
-from memory.reminders import Delivery, ReminderRecord
+from memory.reminders import Delivery, FirePlan, ReminderRecord
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -79,34 +79,88 @@ class ReminderFirer:
         self._clock = clock
 
     async def __call__(self, firing: Firing) -> None:
+        await self.fire_many([firing])
+
+    async def fire_many(self, firings: list[Firing]) -> None:
+        """Fire a burst: plain message reminders in one transaction, the rest one by one."""
         store = self._service.store
-        record = await store.get(firing.ref)
-        if record is None or record.status != ReminderStatus.ACTIVE:
-            await store.record_run(
-                job_id=firing.job_id, run_time=firing.run_time, outcome="skipped"
-            )
-            return
+        records = await store.get_many([f.ref for f in firings])
         now = self._clock()
+        plans: list[FirePlan] = []
+        for firing in firings:
+            record = records.get(firing.ref)
+            if record is None or record.status != ReminderStatus.ACTIVE:
+                await store.record_run(
+                    job_id=firing.job_id, run_time=firing.run_time, outcome="skipped"
+                )
+                continue
+            target = await self._target(record)
+            if (
+                record.origin == ReminderOrigin.FOLLOWUP
+                or record.kind == ReminderKind.AGENT
+                or target is None
+            ):
+                await self._fire_one(record, firing, now, target)
+                continue
+            plans.append(self._plan(record, firing, now, target))
+        for entry in await store.fire_many(plans, now=now):
+            self._deliver(entry)
+
+    def _next_and_status(
+        self, record: ReminderRecord, firing: Firing, now: datetime
+    ) -> tuple[datetime | None, str, timedelta, bool]:
         late = now - firing.run_time
         missed = late > self._policy.grace
-        schedule = self._service.schedule_of(record)
         # Coalesce: after downtime a recurring reminder fires once, then resumes its rhythm.
-        next_run = schedule.next_after(now) if record.recurring else None
+        next_run = self._service.schedule_of(record).next_after(now) if record.recurring else None
+        if next_run is not None:
+            status = ReminderStatus.ACTIVE
+        elif missed:
+            status = ReminderStatus.MISSED
+        else:
+            status = (
+                ReminderStatus.DONE if record.kind == ReminderKind.AGENT else ReminderStatus.FIRED
+            )
+        return next_run, status, late, missed
+
+    def _plan(
+        self, record: ReminderRecord, firing: Firing, now: datetime, target: tuple[str, str]
+    ) -> FirePlan:
+        next_run, status, late, missed = self._next_and_status(record, firing, now)
+        language = language_of(record.text)
+        due = local_time(firing.run_time, record.timezone)
+        if missed:
+            text = reply("reminder_missed", language, due=due, text=record.text)
+            outcome, keys = "missed", []
+        elif late > timedelta(minutes=1):
+            text = reply("reminder_late", language, due=due, text=record.text)
+            outcome, keys = "late", buttons(language, record.id)
+        else:
+            text, outcome = reply("reminder", language, text=record.text), "sent"
+            keys = buttons(language, record.id)
+        channel, chat_id = target
+        return FirePlan(
+            record=record,
+            job_id=firing.job_id,
+            run_time=firing.run_time,
+            outcome=outcome,
+            status=status,
+            next_run_at=next_run,
+            delivery=Delivery(channel=channel, chat_id=chat_id, text=text, buttons=keys),
+        )
+
+    async def _fire_one(
+        self,
+        record: ReminderRecord,
+        firing: Firing,
+        now: datetime,
+        target: tuple[str, str] | None,
+    ) -> None:
+        store = self._service.store
+        next_run, status, late, missed = self._next_and_status(record, firing, now)
         if record.origin == ReminderOrigin.FOLLOWUP:
             await self._follow_up(record, firing, now, next_run)
             return
-        status = (
-            ReminderStatus.ACTIVE
-            if next_run
-            else (
-                ReminderStatus.MISSED
-                if missed
-                else ReminderStatus.DONE
-                if record.kind == ReminderKind.AGENT
-                else ReminderStatus.FIRED
-            )
-        )
-        target = await self._target(record)
         if target is None:
             log.warning("reminder %s: user %s has no reachable chat", record.id, record.user_id)
             await store.fire(
@@ -135,34 +189,19 @@ class ReminderFirer:
                 delivery=None,
             )
             return
-        language = language_of(record.text)
-        due = local_time(firing.run_time, record.timezone)
-        if missed:
-            text, outcome, keys = (
-                reply("reminder_missed", language, due=due, text=record.text),
-                "missed",
-                [],
-            )
-        elif late > timedelta(minutes=1):
-            text = reply("reminder_late", language, due=due, text=record.text)
-            outcome, keys = "late", buttons(language, record.id)
-        else:
-            text, outcome = reply("reminder", language, text=record.text), "sent"
-            keys = buttons(language, record.id)
-        fired, entry = await store.fire(
+        plan = self._plan(record, firing, now, target)
+        _, entry = await store.fire(
             record,
-            job_id=firing.job_id,
-            run_time=firing.run_time,
+            job_id=plan.job_id,
+            run_time=plan.run_time,
             now=now,
-            outcome=outcome,
-            status=status,
-            next_run_at=next_run,
-            delivery=Delivery(channel=channel, chat_id=chat_id, text=text, buttons=keys),
+            outcome=plan.outcome,
+            status=plan.status,
+            next_run_at=plan.next_run_at,
+            delivery=plan.delivery,
         )
         if entry is not None:
             self._deliver(entry)
-        elif not fired:
-            log.info("reminder %s at %s already fired", record.id, firing.run_time)
 
     async def _follow_up(
         self, record: ReminderRecord, firing: Firing, now: datetime, next_run: datetime | None

@@ -109,8 +109,8 @@ class Heartbeat:
         ).hexdigest()
         state = await self._store.state(user_id)
         if state.fingerprint == fingerprint:
-            await self._store.set_state(user_id, last_heartbeat_at=now)
-            return "unchanged"  # decided on exactly these inputs already: no call, no log
+            # Decided on exactly these inputs already: no call, no log, no write.
+            return "unchanged"
         await self._store.set_state(user_id, fingerprint=fingerprint, last_heartbeat_at=now)
         if not items:
             await self._store.log(

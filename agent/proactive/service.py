@@ -189,13 +189,24 @@ class Proactivity:
         if self.calendar is not None:
             await self.calendar.aclose()
 
-    async def _fire(self, firing: Firing) -> None:
+    async def _fire(self, batch: list[Firing]) -> None:
+        reminders = [f for f in batch if f.kind == REMINDER]
+        if reminders:
+            await self.firer.fire_many(reminders)
+        others = [f for f in batch if f.kind != REMINDER]
+        if others:
+            await asyncio.gather(*(self._fire_other(f) for f in others))
+
+    async def _fire_other(self, firing: Firing) -> None:
         handler = self._handlers.get(firing.kind)
         if handler is None:
             log.error("no handler for job %s; removing it", firing.job_id)
             await asyncio.to_thread(self.engine.remove, firing.kind, firing.ref)
             return
-        await handler(firing)
+        try:
+            await handler(firing)
+        except Exception:
+            log.exception("job %s failed", firing.job_id)
 
     async def _lead(self) -> None:
         try:

@@ -276,3 +276,88 @@ async def test_bad_reminder_requests_get_clear_errors(
     with pytest.raises(ReminderError, match="20 active reminders"):
         await service.create(user_id=owner, text="one too many", timezone="UTC", at=later)
     assert len(await service.store.listing(user_id=owner, limit=100)) == 20
+
+
+async def test_task_reminder_runs_through_the_agent(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    svc = await service_factory(_settings(clean_environ, fake_llm, fake_tg))
+    fake_llm.push(vllm.text("hi"))
+    fake_tg.push_message(OWNER, "hi")
+    await fake_tg.wait_sent(chat_id=OWNER, count=1)
+    owner = (await svc.runtime.stores.identities.owner()).id
+    await svc.runtime.proactive.reminders.create(
+        user_id=owner,
+        text="summarise my unread feedback",
+        timezone="Asia/Shanghai",
+        at=datetime.now(UTC) + timedelta(seconds=1),
+        kind="agent",
+    )
+    fake_llm.push(vllm.text("No unread feedback this week."))
+    sent = await fake_tg.wait_sent(chat_id=OWNER, count=2, timeout=10)
+    assert sent[1]["text"] == "No unread feedback this week."
+    assert fake_llm.requests[-1]["messages"][-1]["content"].endswith("summarise my unread feedback")
+
+
+async def test_cli_job_added_while_stopped_fires_once_late_at_next_start(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    settings = _settings(clean_environ, fake_llm, fake_tg)
+    await (await service_factory(settings)).stop()  # the database exists; nothing runs
+    # A minute's slack is allowed for "now": the job is due the moment it is added.
+    at = (datetime.now(UTC) - timedelta(seconds=50)).isoformat(timespec="seconds")
+    added = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "agent.cli.main",
+            "jobs",
+            "add",
+            "--user",
+            f"telegram:{OWNER}",
+            "--at",
+            at,
+            "--text",
+            "while you were away",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            **os.environ,
+            "DADANG_HOME": str(clean_environ),
+            "DADANG_TELEGRAM_ALLOWED_USERS": str(OWNER),
+        },
+    )
+    assert added.returncode == 0, added.stderr
+    await asyncio.sleep(12)  # the service is down while it comes due; > 1 min late at start
+    await service_factory(settings)
+    sent = await fake_tg.wait_sent(chat_id=OWNER, count=1, timeout=10)
+    await asyncio.sleep(1.0)
+    assert len(fake_tg.sent_to(OWNER)) == 1
+    assert sent[0]["text"].startswith("⏰ Reminder (late")
+    assert sent[0]["text"].endswith("while you were away")
+
+
+async def test_leader_keeps_one_heartbeat_job_per_reachable_user(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    svc = await service_factory(
+        _settings(clean_environ, fake_llm, fake_tg, telegram_allowed_users=[OWNER, 2002])
+    )
+    for user in (OWNER, 2002):
+        fake_llm.push(vllm.text("hi"))
+        fake_tg.push_message(user, "hi")
+        await fake_tg.wait_sent(chat_id=user, count=1)
+    planner = svc.runtime.proactive.planner
+    planner._heartbeat = 30  # as with the default DADANG_HEARTBEAT_MINUTES
+    assert await planner.ensure_heartbeats() == 2
+    assert await planner.ensure_heartbeats() == 0
+    db = open_database(svc.settings.effective_database_url)
+    from sqlalchemy import text as sql
+
+    async with db.engine.connect() as conn:
+        ids = sorted(r[0] for r in await conn.execute(sql("SELECT id FROM apscheduler_jobs")))
+    await db.dispose()
+    assert ids == ["heartbeat:1", "heartbeat:2"]
