@@ -660,7 +660,7 @@ async def measure(url: str, home: Path, p: dict[str, int], probe: Probe) -> dict
         [s for _, s in probe.removes[mark:]], scale=1000, digits=2
     ) | {"unit": "ms"}
 
-    out["heartbeat"] = await heartbeat_day(service, llm, users=min(1000, p["users"]))
+    out["heartbeat"] = await heartbeat_day(service, llm, users=min(200, p["users"]))
 
     await service.stop()
     await llm.aclose()

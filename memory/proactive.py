@@ -9,7 +9,16 @@ from sqlalchemy import String, cast, column, func, insert, literal, select, tabl
 from sqlalchemy.exc import IntegrityError
 
 from memory.db import Database
-from memory.models import ChannelIdentity, Conversation, Memory, MemoryKind, Message
+from memory.models import (
+    ChannelIdentity,
+    Conversation,
+    Memory,
+    MemoryKind,
+    Message,
+    OutboxItem,
+    OutboxStatus,
+)
+from memory.outbox import OutboxEntry
 from memory.proactive_models import ProactiveDecision, ProactiveLogEntry, ProactiveState, Reminder
 from memory.types import utcnow
 
@@ -118,6 +127,72 @@ class ProactiveStore:
         )
         async with self._db.engine.begin() as conn:
             return int((await conn.execute(statement)).scalar_one())
+
+    async def record_sent(
+        self,
+        *,
+        user_id: int,
+        source: str,
+        reason: str,
+        text: str,
+        refs: list[str | None],
+        channel: str,
+        chat_id: str,
+        cost: tuple[int, int, int] = (0, 0, 0),
+    ) -> OutboxEntry:
+        """Queue an unsolicited message and log it as sent, atomically.
+
+        One log row per ref (each item it covers is then followed up once); the budget, the gap
+        and the repeat check read these rows, so the message and its log must never part.
+        """
+        now = utcnow()
+        calls, prompt, completion = cost
+        async with self._db.engine.begin() as conn:
+            outbox_id = (
+                await conn.execute(
+                    insert(OutboxItem)
+                    .values(
+                        channel=channel,
+                        chat_id=chat_id,
+                        text=text,
+                        status=OutboxStatus.SENDING,
+                        parts_sent=0,
+                        attempts=1,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                    .returning(OutboxItem.id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                insert(ProactiveLogEntry),
+                [
+                    {
+                        "user_id": user_id,
+                        "at": now,
+                        "source": source,
+                        "decision": ProactiveDecision.SENT,
+                        "reason": reason,
+                        "text": text,
+                        "ref": ref,
+                        "model_calls": calls if i == 0 else 0,
+                        "prompt_tokens": prompt if i == 0 else 0,
+                        "completion_tokens": completion if i == 0 else 0,
+                        "outbox_id": outbox_id,
+                    }
+                    for i, ref in enumerate(refs or [None])
+                ],
+            )
+        return OutboxEntry(
+            id=outbox_id,
+            channel=channel,
+            chat_id=chat_id,
+            text=text,
+            parts_sent=0,
+            attempts=1,
+            reply_to_channel_message_id=None,
+            channel_message_ids=[],
+        )
 
     async def entries(
         self, *, user_id: int | None = None, since: datetime | None = None, limit: int = 50

@@ -11,14 +11,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.proactive.gate import NudgeGate
+from agent.proactive.nudge import NudgeSender
 from agent.runtime.replies import language_of, reply
 from automation.calendar import CalendarService, find_conflicts
 from automation.scheduler.engine import Firing
-from memory.outbox import OutboxEntry, OutboxStore
 from memory.proactive import ProactiveStore
 from memory.proactive_models import ProactiveDecision
-from memory.reminders import ReminderStore
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -34,22 +32,14 @@ class Briefing:
         *,
         calendar: CalendarService,
         store: ProactiveStore,
-        gate: NudgeGate,
-        outbox: OutboxStore,
-        reminders: ReminderStore,
+        nudges: NudgeSender,
         zone_of: Callable[[int], Awaitable[ZoneInfo]],
-        push_channels: frozenset[str],
-        deliver: Callable[[OutboxEntry], None],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._calendar = calendar
         self._store = store
-        self._gate = gate
-        self._outbox = outbox
-        self._reminders = reminders
+        self._nudges = nudges
         self._zone_of = zone_of
-        self._push = push_channels
-        self._deliver = deliver
         self._clock = clock
 
     async def __call__(self, firing: Firing) -> None:
@@ -105,28 +95,12 @@ class Briefing:
                 reason="no events today",
             )
             return "silent"
-        verdict = await self._gate.check(user_id, text, now=now, tz=tz)
-        target = await self._reminders.destination(user_id, channels=self._push)
-        if not verdict.allowed or target is None:
-            await self._store.log(
-                user_id=user_id,
-                source=KIND,
-                decision=ProactiveDecision.BLOCKED,
-                reason=verdict.reason if target else "no reachable chat",
-                text=text,
-            )
-            return "blocked"
-        entry = await self._outbox.add(
-            channel=target[0], chat_id=target[1], text=text, claimed=True
-        )
-        await self._store.log(
+        return await self._nudges.send(
             user_id=user_id,
-            source=KIND,
-            decision=ProactiveDecision.SENT,
-            reason="morning briefing",
             text=text,
-            ref=f"briefing:{now.astimezone(tz).date()}",
-            outbox_id=entry.id,
+            source=KIND,
+            reason="morning briefing",
+            refs=[f"briefing:{now.astimezone(tz).date()}"],
+            now=now,
+            tz=tz,
         )
-        self._deliver(entry)
-        return "sent"

@@ -21,12 +21,11 @@ from agent.llm import LLMClient
 from agent.llm.errors import ModelError
 from agent.llm.repair import strip_think
 from agent.proactive.gate import NudgeGate
+from agent.proactive.nudge import NudgeSender
 from automation.calendar import CalendarService
 from automation.scheduler.engine import Firing
-from memory.outbox import OutboxEntry, OutboxStore
 from memory.proactive import ProactiveStore
 from memory.proactive_models import ProactiveDecision
-from memory.reminders import ReminderStore
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -65,11 +64,8 @@ class Heartbeat:
         llm: LLMClient,
         store: ProactiveStore,
         gate: NudgeGate,
-        outbox: OutboxStore,
-        reminders: ReminderStore,
+        nudges: NudgeSender,
         zone_of: UserZone,
-        push_channels: frozenset[str],
-        deliver: Callable[[OutboxEntry], None],
         followup_after: timedelta,
         calendar: CalendarService | None = None,
         calendar_user: int | None = None,
@@ -78,11 +74,8 @@ class Heartbeat:
         self._llm = llm
         self._store = store
         self._gate = gate
-        self._outbox = outbox
-        self._reminders = reminders
+        self._nudges = nudges
         self._zone_of = zone_of
-        self._push = push_channels
-        self._deliver = deliver
         self._followup_after = followup_after
         self._calendar = calendar
         self.calendar_user = calendar_user
@@ -204,40 +197,16 @@ class Heartbeat:
                 completion_tokens=ctok,
             )
             return "silent"
-        verdict = await self._gate.check(user_id, decision.message, now=now, tz=tz)
-        target = await self._reminders.destination(user_id, channels=self._push)
-        if not verdict.allowed or target is None:
-            await self._store.log(
-                user_id=user_id,
-                source=KIND,
-                decision=ProactiveDecision.BLOCKED,
-                reason=verdict.reason if target else "no reachable chat",
-                text=decision.message,
-                ref=refs[0],
-                model_calls=calls,
-                prompt_tokens=ptok,
-                completion_tokens=ctok,
-            )
-            return "blocked"
-        channel, chat_id = target
-        entry = await self._outbox.add(
-            channel=channel, chat_id=chat_id, text=decision.message, claimed=True
+        return await self._nudges.send(
+            user_id=user_id,
+            text=decision.message,
+            source=KIND,
+            reason=decision.reason or "nudge",
+            refs=list(refs),
+            now=now,
+            tz=tz,
+            cost=(calls, ptok, ctok),
         )
-        for ref in refs:  # each item is followed up once
-            await self._store.log(
-                user_id=user_id,
-                source=KIND,
-                decision=ProactiveDecision.SENT,
-                reason=decision.reason or "nudge",
-                text=decision.message,
-                ref=ref,
-                outbox_id=entry.id,
-                model_calls=calls if ref == refs[0] else 0,
-                prompt_tokens=ptok if ref == refs[0] else 0,
-                completion_tokens=ctok if ref == refs[0] else 0,
-            )
-        self._deliver(entry)
-        return "sent"
 
 
 @dataclass(frozen=True, kw_only=True)

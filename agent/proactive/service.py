@@ -18,6 +18,7 @@ from agent.proactive.briefing import Briefing
 from agent.proactive.firing import FiringPolicy, ReminderFirer, RunTask
 from agent.proactive.gate import GatePolicy, NudgeGate
 from agent.proactive.heartbeat import Heartbeat
+from agent.proactive.nudge import NudgeSender
 from agent.proactive.planner import Planner
 from agent.settings import Settings, parse_clock, parse_hours
 from automation.calendar import CalendarService, source_from_url
@@ -28,7 +29,7 @@ from automation.scheduler.reminders import ReminderService
 from memory.db import Database, open_sync_engine
 from memory.embeddings import Embedder
 from memory.identities import IdentityStore
-from memory.outbox import OutboxEntry, OutboxStore
+from memory.outbox import OutboxEntry
 from memory.proactive import ProactiveStore
 from memory.reminders import ReminderStore
 from memory.types import utcnow
@@ -88,15 +89,19 @@ class Proactivity:
             run_task=run_task,
             clock=clock,
         )
+        nudges = NudgeSender(
+            store=self.store,
+            gate=self.gate,
+            reminders=self.reminders.store,
+            push_channels=push_channels,
+            deliver=deliver,
+        )
         self.heartbeat = Heartbeat(
             llm=llm,
             store=self.store,
             gate=self.gate,
-            outbox=OutboxStore(db),
-            reminders=self.reminders.store,
+            nudges=nudges,
             zone_of=self.zone_of,
-            push_channels=push_channels,
-            deliver=deliver,
             followup_after=timedelta(hours=settings.followup_after_hours),
             calendar=self.calendar,
             clock=clock,
@@ -105,12 +110,8 @@ class Proactivity:
             Briefing(
                 calendar=self.calendar,
                 store=self.store,
-                gate=self.gate,
-                outbox=OutboxStore(db),
-                reminders=self.reminders.store,
+                nudges=nudges,
                 zone_of=self.zone_of,
-                push_channels=push_channels,
-                deliver=deliver,
                 clock=clock,
             )
             if self.calendar is not None
