@@ -4,6 +4,7 @@ from automation.tools.base import ToolRegistry
 from automation.tools.clock import CurrentTime
 from automation.tools.memory_tools import MemoryForget, MemorySave, MemorySearch
 from automation.tools.notes import ListNotes, RememberNote
+from automation.tools.quiet import PauseNudges, ResumeNudges
 from automation.tools.reminders import (
     CancelReminder,
     CreateReminder,
@@ -24,3 +25,5 @@ def register(registry: ToolRegistry) -> None:
     registry.register(ListReminders())
     registry.register(UpdateReminder())
     registry.register(CancelReminder())
+    registry.register(PauseNudges())
+    registry.register(ResumeNudges())

@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -58,7 +59,7 @@ async def test_model_sets_a_reminder_that_fires_with_buttons_and_snoozes(
     settings = _settings(clean_environ, fake_llm, fake_tg)
     svc = await service_factory(settings)
     due = datetime.now(UTC) + timedelta(seconds=3)
-    local = due.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+    local = due.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
     fake_llm.push(
         vllm.tool_calls(
             [
@@ -361,3 +362,50 @@ async def test_leader_keeps_one_heartbeat_job_per_reachable_user(
         ids = sorted(r[0] for r in await conn.execute(sql("SELECT id FROM apscheduler_jobs")))
     await db.dispose()
     assert ids == ["heartbeat:1", "heartbeat:2"]
+
+
+async def test_listing_moving_and_cancelling_reminders_in_chat(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    svc = await service_factory(_settings(clean_environ, fake_llm, fake_tg))
+    owner = (await svc.runtime.stores.identities.owner()).id
+    service = svc.runtime.proactive.reminders
+    friday, _ = await service.create(
+        user_id=owner, text="weekly report", timezone="Asia/Shanghai", cron="0 17 * * 5"
+    )
+    later = datetime.now(UTC) + timedelta(days=2)
+    dentist, _ = await service.create(
+        user_id=owner, text="dentist", timezone="Asia/Shanghai", at=later
+    )
+    fake_llm.push(vllm.tool_calls([("reminder_list", {})]))
+    fake_llm.push(vllm.tool_calls([("reminder_cancel", {"id": friday.id})]))
+    new_time = (later + timedelta(hours=1)).astimezone(ZoneInfo("Asia/Shanghai"))
+    fake_llm.push(
+        vllm.tool_calls(
+            [("reminder_update", {"id": dentist.id, "at": new_time.strftime("%Y-%m-%dT%H:%M")})]
+        )
+    )
+    fake_llm.push(vllm.text("Cancelled the Friday one and moved the dentist."))
+    fake_tg.push_message(OWNER, "cancel the Friday one and move the dentist an hour later")
+    await fake_tg.wait_sent(chat_id=OWNER, count=1)
+    tool_results = [m["content"] for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"]
+    assert "weekly report" in tool_results[0] and "[cron 0 17 * * 5]" in tool_results[0]
+    assert tool_results[1].startswith(f"Cancelled #{friday.id}")
+    assert tool_results[2].startswith(f"Updated #{dentist.id} {new_time:%Y-%m-%d %H:%M}")
+    assert (await service.store.get(friday.id)).status == "cancelled"
+    moved = await service.store.get(dentist.id)
+    assert moved.at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M") == f"{new_time:%H:%M}"
+
+
+async def test_dont_disturb_me_today_in_words(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    svc = await service_factory(_settings(clean_environ, fake_llm, fake_tg))
+    fake_llm.push(vllm.tool_calls([("pause_nudges", {})]))
+    fake_llm.push(vllm.text("好的，今天不打扰你。"))
+    fake_tg.push_message(OWNER, "今天别打扰我", language_code="zh-hans")
+    await fake_tg.wait_sent(chat_id=OWNER, count=1)
+    owner = (await svc.runtime.stores.identities.owner()).id
+    state = await svc.runtime.proactive.store.state(owner)
+    local = state.paused_until.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert local.strftime("%H:%M") == "00:00" and local > datetime.now(ZoneInfo("Asia/Shanghai"))
