@@ -74,8 +74,7 @@ class Tool(abc.ABC, Generic[ArgsT]):
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function schema the model sees."""
-        params = self.args_model.model_json_schema()
-        params.pop("title", None)
+        params = compact_schema(self.args_model.model_json_schema())
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": params},
@@ -96,6 +95,31 @@ class Tool(abc.ABC, Generic[ArgsT]):
             )
             raise ToolError(f"invalid arguments for {self.name}: {problems}") from exc
         return await self.run(args, ctx)
+
+
+def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Pydantic's JSON schema without what only costs prompt tokens.
+
+    Titles, the model docstring, `anyOf [X, null]` for optionals (an absent key already means
+    "not given") and `default: null` are dropped; every tool schema is in every prompt.
+    """
+    out = {k: v for k, v in schema.items() if k not in ("title", "description")}
+    properties = out.get("properties")
+    if isinstance(properties, dict):
+        compacted: dict[str, Any] = {}
+        for name, prop in properties.items():
+            prop = {k: v for k, v in prop.items() if k != "title"}
+            options = prop.get("anyOf")
+            if isinstance(options, list):
+                non_null = [o for o in options if o != {"type": "null"}]
+                if len(non_null) == 1:
+                    prop.pop("anyOf")
+                    prop = {**non_null[0], **prop}
+            if prop.get("default", 0) is None:
+                prop.pop("default")
+            compacted[name] = prop
+        out["properties"] = compacted
+    return out
 
 
 class ToolRegistry:
