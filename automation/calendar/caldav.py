@@ -12,12 +12,12 @@ import hashlib
 import logging
 import re
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import httpx
 
+from automation.calendar.closing import AsyncClosing
 from automation.calendar.compose import event_ics, new_uid
 from automation.calendar.errors import CalendarConfigError, CalendarDataError
 from automation.calendar.fetch import Reply, SharedClient, check_status, request
@@ -42,7 +42,7 @@ _PLAIN_UID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,150}")
 _XML: Final = {"Content-Type": "application/xml; charset=utf-8"}
 
 
-class CalDAVSource:
+class CalDAVSource(AsyncClosing):
     """One calendar collection, e.g. ``http://127.0.0.1:5232/alice/calendar/``."""
 
     def __init__(
@@ -192,17 +192,6 @@ class CalDAVSource:
     async def aclose(self) -> None:
         """Release the HTTP client if this source made it."""
         await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def resource_name(uid: str) -> str:

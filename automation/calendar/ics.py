@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 from zoneinfo import ZoneInfo
 
 import httpx
 
+from automation.calendar.closing import AsyncClosing
 from automation.calendar.errors import CalendarConfigError, CalendarDataError
 from automation.calendar.fetch import MAX_BYTES, SharedClient, check_status, request
 from automation.calendar.locations import (
@@ -24,7 +23,7 @@ from automation.calendar.model import Event
 from automation.calendar.parse import parse_events
 
 
-class IcsSource:
+class IcsSource(AsyncClosing):
     """An ICS feed or file, downloaded whole on every read (feeds have no time-range query).
 
     Basic-auth credentials may be passed or written into the URL; they are moved out of it.
@@ -86,17 +85,6 @@ class IcsSource:
     async def aclose(self) -> None:
         """Release the HTTP client if this source made it."""
         await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _read_file(path: Path, *, source: str) -> bytes:

@@ -14,10 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 from zoneinfo import ZoneInfo
 
+from automation.calendar.closing import AsyncClosing
 from automation.calendar.errors import CalendarConfigError, CalendarError
 from automation.calendar.model import Event
 from automation.calendar.sources import CalendarSource, ClosableSource, WritableCalendarSource
@@ -38,7 +37,7 @@ class CalendarView:
     """``"calendar 'work': authentication failed …"`` for each calendar that could not be read."""
 
 
-class CalendarService:
+class CalendarService(AsyncClosing):
     """Reads and writes the user's calendars as one."""
 
     def __init__(
@@ -170,14 +169,3 @@ class CalendarService:
         for source in self.sources:
             if isinstance(source, ClosableSource):
                 await source.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

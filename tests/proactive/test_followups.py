@@ -13,25 +13,16 @@ from agent.proactive.planner import followup_time
 from memory.memories import NewMemory
 from memory.models import MemoryKind
 from memory.proactive_models import ReminderOrigin
-from tests.conftest import make_settings
 from tests.fakes import vllm
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vllm import FakeVLLM
+from tests.proactive.helpers import OWNER, proactive_settings
 
-OWNER = 1001
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _settings(home: Path, llm: FakeVLLM, tg: FakeTelegram, **extra: Any) -> Any:
-    values: dict[str, Any] = {
-        "telegram_allowed_users": [OWNER],
-        "scheduler_poll": 0.2,
-        "quiet_hours": "",
-        "heartbeat_minutes": 0,
-        "nudge_min_gap_minutes": 0,
-    }
-    values.update(extra)
-    return make_settings(home, llm=llm, tg=tg, **values)
+    return proactive_settings(home, llm, tg, **extra)
 
 
 def test_followup_is_on_the_morning_of_the_due_day() -> None:

@@ -10,26 +10,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from memory.proactive_models import ReminderOrigin
-from tests.conftest import make_settings
 from tests.fakes import vllm
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vllm import FakeVLLM
+from tests.proactive.helpers import OWNER, proactive_settings
 
-OWNER = 1001
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _settings(home: Path, llm: FakeVLLM, tg: FakeTelegram, **extra: Any) -> Any:
-    values: dict[str, Any] = {
-        "telegram_allowed_users": [OWNER],
-        "scheduler_poll": 0.2,
-        "quiet_hours": "",
-        "heartbeat_minutes": 0,
-        "followup_after_hours": 0,
-        "nudge_min_gap_minutes": 0,
-    }
-    values.update(extra)
-    return make_settings(home, llm=llm, tg=tg, **values)
+    return proactive_settings(home, llm, tg, **extra)
 
 
 def _quiet_now() -> str:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,23 +15,14 @@ from sqlalchemy import select
 from automation.scheduler.reminders import ReminderError
 from memory.db import open_database
 from memory.proactive_models import JobRun, Reminder, ReminderStatus
-from tests.conftest import make_settings
 from tests.fakes import vllm
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vllm import FakeVLLM
-
-OWNER = 1001
+from tests.proactive.helpers import OWNER, jobs_add, proactive_settings
 
 
 def _settings(home: Path, llm: FakeVLLM, tg: FakeTelegram, **extra: Any) -> Any:
-    values: dict[str, Any] = {
-        "telegram_allowed_users": [OWNER],
-        "scheduler_poll": 0.2,
-        "quiet_hours": "",
-        "heartbeat_minutes": 0,
-    }
-    values.update(extra)
-    return make_settings(home, llm=llm, tg=tg, **values)
+    return proactive_settings(home, llm, tg, **extra)
 
 
 async def _rows(url: str, model: Any) -> list[Any]:
@@ -140,29 +128,8 @@ async def test_cli_job_added_while_running_fires_within_seconds(
     settings = _settings(clean_environ, fake_llm, fake_tg)
     await service_factory(settings)
     at = (datetime.now(UTC) + timedelta(seconds=4)).isoformat(timespec="seconds")
-    added = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "agent.cli.main",
-            "jobs",
-            "add",
-            "--user",
-            f"telegram:{OWNER}",
-            "--at",
-            at,
-            "--text",
-            "stand-up in 5",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={
-            **os.environ,
-            "DADANG_HOME": str(clean_environ),
-            "DADANG_TELEGRAM_ALLOWED_USERS": str(OWNER),
-        },
+    added = await jobs_add(
+        clean_environ, "--user", f"telegram:{OWNER}", "--at", at, "--text", "stand-up in 5"
     )
     assert added.returncode == 0, added.stderr
     assert added.stdout.strip().isdigit()
@@ -307,29 +274,8 @@ async def test_cli_job_added_while_stopped_fires_once_late_at_next_start(
     await (await service_factory(settings)).stop()  # the database exists; nothing runs
     # A minute's slack is allowed for "now": the job is due the moment it is added.
     at = (datetime.now(UTC) - timedelta(seconds=50)).isoformat(timespec="seconds")
-    added = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "agent.cli.main",
-            "jobs",
-            "add",
-            "--user",
-            f"telegram:{OWNER}",
-            "--at",
-            at,
-            "--text",
-            "while you were away",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={
-            **os.environ,
-            "DADANG_HOME": str(clean_environ),
-            "DADANG_TELEGRAM_ALLOWED_USERS": str(OWNER),
-        },
+    added = await jobs_add(
+        clean_environ, "--user", f"telegram:{OWNER}", "--at", at, "--text", "while you were away"
     )
     assert added.returncode == 0, added.stderr
     await asyncio.sleep(12)  # the service is down while it comes due; > 1 min late at start
