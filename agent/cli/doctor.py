@@ -37,7 +37,7 @@ class Check:
 
 
 def doctor_command() -> None:
-    """Check config, database, LLM endpoint (model listed, tool calling) and Telegram token."""
+    """Check config, database, LLM endpoint (model listed, tool calling), Telegram, calendars."""
     checks: list[Check] = []
     try:
         settings = load_settings()
@@ -49,6 +49,7 @@ def doctor_command() -> None:
     checks.append(_database(settings))
     checks.extend(asyncio.run(_model(settings)))
     checks.append(asyncio.run(_telegram(settings)))
+    checks.append(asyncio.run(_calendar(settings)))
     for check in checks:
         typer.echo(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
     if not all(c.ok for c in checks):
@@ -133,3 +134,28 @@ async def _telegram(settings: Settings) -> Check:
     allowed = settings.telegram_allowed_users
     note = f"allowed users {allowed}" if allowed else "no allowed users: everyone must pair"
     return Check("telegram", True, f"@{username}; {note}")
+
+
+async def _calendar(settings: Settings) -> Check:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from agent.proactive.service import build_calendar
+
+    calendar = build_calendar(settings)
+    if calendar is None:
+        return Check("calendar", True, "none (set DADANG_CALENDAR_URLS to enable)")
+    try:
+        now = datetime.now(UTC)
+        view = await calendar.events_between(
+            now, now + timedelta(days=7), ZoneInfo(settings.timezone)
+        )
+    finally:
+        await calendar.aclose()
+    if view.errors:
+        return Check("calendar", False, "; ".join(view.errors))
+    return Check(
+        "calendar",
+        True,
+        f"{len(settings.calendar_urls)} calendar(s), {len(view.events)} events in the next 7 days",
+    )

@@ -135,3 +135,35 @@ async def test_a_calendar_that_is_down_degrades_gracefully(
     await fake_tg.wait_sent(chat_id=OWNER, count=1)
     context = fake_llm.requests[-1]["messages"][-2]["content"]
     assert "calendar error" in context
+
+
+async def test_doctor_reads_the_calendars(clean_environ: Path, calendar) -> None:
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port
+
+    url, _ = calendar
+    down = f"http://127.0.0.1:{free_port()}/alice/cal/"
+    results = []
+    for urls in (url, down):
+        results.append(
+            await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "agent.cli.main", "doctor"],
+                capture_output=True,
+                text=True,
+                check=False,
+                env={
+                    **os.environ,
+                    "DADANG_HOME": str(clean_environ),
+                    "DADANG_CALENDAR_URLS": urls,
+                    "DADANG_LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+                },
+            )
+        )
+    assert "✓ calendar: 1 calendar(s), " in results[0].stdout
+    assert "✗ calendar: calendar 'calendar1': cannot connect" in results[1].stdout
+    assert results[1].returncode == 1
