@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import String, cast, column, func, insert, literal, select, table, update
 from sqlalchemy.exc import IntegrityError
@@ -50,6 +51,17 @@ class StateRecord:
     paused_until: datetime | None
     last_heartbeat_at: datetime | None
     fingerprint: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probe:
+    """What an idle heartbeat needs: the stored state and the user's activity now."""
+
+    fingerprint: str | None
+    marker: str | None
+    recheck_at: datetime | None
+    activity: str
+    """Hash of the latest message id, the memories' count and last change, the last nudge id."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,8 +295,65 @@ class ProactiveStore:
                     .values(updated_at=now, **values)
                 )
 
+    async def probe(self, user_id: int) -> Probe:
+        """State and activity in one query (the whole cost of a heartbeat when nothing moved)."""
+        last_message = (
+            select(func.max(Message.id))
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.user_id == user_id)
+            .scalar_subquery()
+        )
+        memories = select(func.count(), func.max(Memory.updated_at)).where(
+            Memory.user_id == user_id
+        )
+        memory_count = memories.with_only_columns(func.count()).scalar_subquery()
+        memory_changed = memories.with_only_columns(func.max(Memory.updated_at)).scalar_subquery()
+        last_nudge = (
+            select(func.max(ProactiveLogEntry.id))
+            .where(
+                ProactiveLogEntry.user_id == user_id,
+                ProactiveLogEntry.decision == ProactiveDecision.SENT,
+            )
+            .scalar_subquery()
+        )
+        state = (
+            select(ProactiveState.fingerprint, ProactiveState.marker, ProactiveState.recheck_at)
+            .where(ProactiveState.user_id == user_id)
+            .subquery()
+        )
+        query = select(
+            select(state.c.fingerprint).scalar_subquery(),
+            select(state.c.marker).scalar_subquery(),
+            select(state.c.recheck_at).scalar_subquery(),
+            last_message,
+            memory_count,
+            memory_changed,
+            last_nudge,
+        )
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(query)).one()
+        fingerprint, marker, recheck, *activity = row
+        if isinstance(recheck, str):  # SQLite returns the raw value through a scalar subquery
+            recheck = datetime.fromisoformat(recheck)
+        if recheck is not None and recheck.tzinfo is None:
+            recheck = recheck.replace(tzinfo=UTC)
+        digest = hashlib.sha256(repr(tuple(str(a) for a in activity)).encode()).hexdigest()
+        return Probe(fingerprint=fingerprint, marker=marker, recheck_at=recheck, activity=digest)
+
+    async def next_due_after(self, user_id: int, moment: datetime) -> datetime | None:
+        """The earliest due time of a current commitment after `moment`."""
+        query = select(func.min(Memory.due_at)).where(
+            Memory.user_id == user_id,
+            Memory.kind == MemoryKind.COMMITMENT,
+            Memory.valid_to.is_(None),
+            Memory.due_at > moment,
+        )
+        async with self._db.engine.connect() as conn:
+            value = (await conn.execute(query)).scalar_one_or_none()
+        return value
+
     async def unanswered_questions(
-        self, user_id: int, *, older_than: datetime, newer_than: datetime
+        self, user_id: int, *, newer_than: datetime, older_than: datetime | None = None
     ) -> list[Question]:
         """Per conversation: the last message, if it is the assistant's and asks something."""
         last_ids = (
@@ -294,10 +363,10 @@ class ProactiveStore:
             .group_by(Message.conversation_id)
         )
         query = select(Message.id, Message.conversation_id, Message.text, Message.created_at).where(
-            Message.id.in_(last_ids),
-            Message.role == "assistant",
-            Message.created_at <= older_than,
+            Message.id.in_(last_ids), Message.role == "assistant"
         )
+        if older_than is not None:
+            query = query.where(Message.created_at <= older_than)
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [

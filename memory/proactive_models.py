@@ -145,4 +145,9 @@ class ProactiveState(Base):
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
     """Hash of what the last heartbeat saw; unchanged inputs → no model call."""
+    marker: Mapped[str | None] = mapped_column(String(64), default=None)
+    """Hash of the user's activity (messages, memories, nudges) when the inputs were gathered."""
+    recheck_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    """When time alone changes the inputs (midnight, a question aging, a deadline nearing);
+    until then an unchanged marker means an idle beat is one read."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

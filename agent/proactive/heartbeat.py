@@ -91,7 +91,16 @@ class Heartbeat:
         tz = await self._zone_of(user_id)
         if self._gate.quiet_now(now, tz) is not None:
             return "quiet"  # active hours only: nothing is considered, nothing logged
-        items, context = await self._gather(user_id, now, tz)
+        calendar_user = self._calendar is not None and user_id == self.calendar_user
+        probe = await self._store.probe(user_id)
+        if (
+            not calendar_user  # events are not in the activity marker: always look again
+            and probe.marker == probe.activity
+            and probe.recheck_at is not None
+            and now < probe.recheck_at
+        ):
+            return "unchanged"  # nothing moved since the inputs were gathered: one read
+        items, context, recheck = await self._gather(user_id, now, tz)
         local = now.astimezone(tz)
         midnight = datetime.combine(local.date(), datetime.min.time(), tzinfo=tz)
         sent_today, _ = await self._store.sent_since(user_id, midnight)
@@ -100,11 +109,12 @@ class Heartbeat:
                 [*sorted(i.ref for i in items), f"sent={sent_today}", local.date().isoformat()]
             ).encode()
         ).hexdigest()
-        state = await self._store.state(user_id)
-        if state.fingerprint == fingerprint:
-            # Decided on exactly these inputs already: no call, no log, no write.
+        bookkeeping = {"marker": probe.activity, "recheck_at": recheck, "last_heartbeat_at": now}
+        if probe.fingerprint == fingerprint:
+            # Decided on exactly these inputs already: no call, no log.
+            await self._store.set_state(user_id, **bookkeeping)
             return "unchanged"
-        await self._store.set_state(user_id, fingerprint=fingerprint, last_heartbeat_at=now)
+        await self._store.set_state(user_id, fingerprint=fingerprint, **bookkeeping)
         if not items:
             await self._store.log(
                 user_id=user_id,
@@ -115,10 +125,18 @@ class Heartbeat:
             return "silent"
         return await self._decide(user_id, items, context, now, tz, midnight)
 
-    async def _gather(self, user_id: int, now: datetime, tz: ZoneInfo) -> tuple[list[Item], str]:
+    async def _gather(
+        self, user_id: int, now: datetime, tz: ZoneInfo
+    ) -> tuple[list[Item], str, datetime]:
+        """The items, the context lines, and when time alone would change the items."""
+        local = now.astimezone(tz)
+        changes = [  # next local midnight: the date is part of the fingerprint
+            datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        ]
         items: list[Item] = []
         for c in await self._store.due_commitments(user_id, until=now + _COMMITMENT_HORIZON):
             if c.due_at > now - _QUESTION_WINDOW:
+                changes.append(c.due_at + _QUESTION_WINDOW)
                 due = c.due_at.astimezone(tz)
                 items.append(
                     Item(
@@ -126,9 +144,15 @@ class Heartbeat:
                         line=f"commitment due {due:%a %H:%M}: «{c.content}»",
                     )
                 )
-        for q in await self._store.unanswered_questions(
-            user_id, older_than=now - self._followup_after, newer_than=now - _QUESTION_WINDOW
-        ):
+        upcoming = await self._store.next_due_after(user_id, now + _COMMITMENT_HORIZON)
+        if upcoming is not None:
+            changes.append(upcoming - _COMMITMENT_HORIZON)
+        ripe = now - self._followup_after
+        for q in await self._store.unanswered_questions(user_id, newer_than=now - _QUESTION_WINDOW):
+            if q.at > ripe:
+                changes.append(q.at + self._followup_after)  # not yet worth a follow-up
+                continue
+            changes.append(q.at + _QUESTION_WINDOW)
             items.append(
                 Item(
                     ref=f"message:{q.message_id}",
@@ -155,7 +179,7 @@ class Heartbeat:
             + ([f"recent mood: «{mood}»"] if mood else [])
             + [f"already said today: «{s}»" for s in said[:5]]
         )
-        return items, context
+        return items, context, min(changes)
 
     async def _decide(
         self,
@@ -176,7 +200,7 @@ class Heartbeat:
                 temperature=0.2,
             )
         except ModelError as exc:
-            await self._store.set_state(user_id, fingerprint=None)  # try again next beat
+            await self._store.set_state(user_id, fingerprint=None, marker=None)  # retry next beat
             log.warning("heartbeat for user %s: model unavailable (%s)", user_id, exc)
             return "error"
         calls, ptok, ctok = (

@@ -86,7 +86,7 @@ async def test_model_silence_and_garbage_decisions_are_logged_not_sent(
     await _ask_question(fake_llm, fake_tg, count=1)
     fake_llm.push(vllm.text('{"action": "silent", "reason": "user is busy today"}'))
     assert await proactive.heartbeat.beat(owner) == "silent"
-    await proactive.store.set_state(owner, fingerprint=None)  # force a second look
+    await proactive.store.set_state(owner, fingerprint=None, marker=None)  # force a second look
     fake_llm.push(vllm.text("<think>hmm</think> sure, I'd nudge them {not json"))
     assert await proactive.heartbeat.beat(owner) == "silent"
     reasons = [e.reason for e in await proactive.store.entries(user_id=owner)]
@@ -182,3 +182,25 @@ async def test_pause_and_resume_commands(
     await fake_tg.wait_sent(chat_id=OWNER, count=2)
     assert (await svc.runtime.proactive.store.state(owner)).paused_until is None
     assert fake_llm.requests == []
+
+
+async def test_idle_heartbeats_wake_up_for_new_activity_and_ripening_questions(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory
+) -> None:
+    svc = await service_factory(_settings(clean_environ, fake_llm, fake_tg, followup_after_hours=1))
+    proactive = svc.runtime.proactive
+    owner = (await svc.runtime.stores.identities.owner()).id
+    assert await proactive.heartbeat.beat(owner) == "silent"
+    assert await proactive.heartbeat.beat(owner) == "unchanged"
+    await _ask_question(fake_llm, fake_tg, count=1)  # new activity, but the question is fresh
+    calls = len(fake_llm.requests)
+    assert await proactive.heartbeat.beat(owner) == "unchanged"
+    state = await proactive.store.probe(owner)
+    assert state.recheck_at is not None
+    assert timedelta(minutes=55) < state.recheck_at - datetime.now(UTC) <= timedelta(hours=1)
+    # An hour later the question is ripe: time alone wakes the heartbeat, which asks the model.
+    real_clock = proactive.heartbeat._clock
+    proactive.heartbeat._clock = lambda: real_clock() + timedelta(hours=1, minutes=1)
+    fake_llm.push(vllm.text('{"action": "silent", "reason": "not urgent"}'))
+    assert await proactive.heartbeat.beat(owner) == "silent"
+    assert len(fake_llm.requests) == calls + 1

@@ -89,6 +89,8 @@ def upgrade() -> None:
         sa.Column("paused_until", UTC, nullable=True),
         sa.Column("last_heartbeat_at", UTC, nullable=True),
         sa.Column("fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("marker", sa.String(length=64), nullable=True),
+        sa.Column("recheck_at", UTC, nullable=True),
         sa.Column("updated_at", UTC, nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id"),
