@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     """Password for CalDAV / ICS basic auth."""
     calendar_write: bool = False
     """Allow the assistant to create events in the first CalDAV calendar."""
+    secret_key: SecretStr | None = None
+    """Key for secrets at rest (32 bytes, URL-safe base64; `dadang secrets new-key`); default: a
+    key file `$DADANG_HOME/secret.key` created with 0600 permissions."""
 
     @field_validator("telegram_allowed_users", mode="before")
     @classmethod

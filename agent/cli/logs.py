@@ -9,21 +9,26 @@ from __future__ import annotations
 import logging
 
 from agent.settings import Settings
+from memory.secrets import redaction_values
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces known secret values in formatted log records."""
+    """Replaces known secret values in formatted log records.
+
+    Known: the configured tokens, plus every stored secret this process has decrypted or set.
+    """
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
         self._secrets = [s for s in secrets if s and len(s) >= 6]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        known = [*self._secrets, *redaction_values()]
+        if not known:
             return True
         message = record.getMessage()
         redacted = message
-        for secret in self._secrets:
+        for secret in known:
             redacted = redacted.replace(secret, "***")
         if redacted != message:
             record.msg, record.args = redacted, None
@@ -34,7 +39,13 @@ def setup_logging(settings: Settings) -> None:
     """Configure the root logger once for a CLI command."""
     secrets = [
         s.get_secret_value()
-        for s in (settings.telegram_token, settings.llm_api_key)
+        for s in (
+            settings.telegram_token,
+            settings.llm_api_key,
+            settings.embeddings_api_key,
+            settings.calendar_password,
+            settings.secret_key,
+        )
         if s is not None
     ]
     handler = logging.StreamHandler()

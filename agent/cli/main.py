@@ -19,6 +19,7 @@ from agent.cli.logs import setup_logging
 from agent.cli.memory import memory_app
 from agent.cli.pair import pair_app
 from agent.cli.proactive import proactive_app
+from agent.cli.secrets import secrets_app
 from agent.errors import ConfigError
 from agent.settings import Settings
 
@@ -31,6 +32,7 @@ app.add_typer(pair_app, name="pair")
 app.add_typer(memory_app, name="memory")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(proactive_app, name="proactive")
+app.add_typer(secrets_app, name="secrets")
 app.command("doctor")(doctor_command)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import memory.proactive_models  # noqa: F401  (registers the proactivity tables)
+import memory.proactive_models
+import memory.secret_models  # noqa: F401  (registers the secrets table)
 from memory.models import Base
 
 config = context.config

@@ -8,7 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
-import memory.proactive_models  # noqa: F401  (registers the proactivity tables)
+import memory.proactive_models
+import memory.secret_models  # noqa: F401  (registers the secrets table)
 from memory.conversations import ConversationStore, Usage
 from memory.db import open_database, sync_url
 from memory.identities import IdentityStore
