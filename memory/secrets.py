@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from memory.audit import AuditLog
 from memory.db import Database
 from memory.errors import StorageError
 from memory.secret_models import Secret
@@ -187,6 +188,8 @@ class SecretStore:
     def __init__(self, db: Database, keyring: Keyring) -> None:
         self._db = db
         self._keyring = keyring
+        self.audit = AuditLog(db)
+        """Where administrative actions on secrets are recorded (names only, never values)."""
 
     async def set(self, user_id: int, name: str, value: str) -> bool:
         """Store or replace a secret; True when it was new."""

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from agent import __version__
+from agent.cli.audit import audit_app
 from agent.cli.common import migrate_or_exit, settings_or_exit, wait_for_database
 from agent.cli.config_file import render_config, write_config
 from agent.cli.doctor import doctor_command
@@ -33,6 +34,7 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(proactive_app, name="proactive")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(audit_app, name="audit")
 app.command("doctor")(doctor_command)
 
 

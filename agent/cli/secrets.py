@@ -64,7 +64,10 @@ def set_secret(name: str, user: UserOption = "owner") -> None:
         value = sys.stdin.read().rstrip("\r\n")
 
     async def body(store: SecretStore, identities: IdentityStore, s: Settings) -> bool:
-        return await store.set(await resolve_user(identities, user), name, value)
+        user_id = await resolve_user(identities, user)
+        created = await store.set(user_id, name, value)
+        await store.audit.append(actor="cli", action="secret_set", user_id=user_id, target=name)
+        return created
 
     created = _run(body)
     typer.echo(f"{'stored' if created else 'replaced'} secret {name}")
@@ -89,7 +92,13 @@ def delete_secret(name: str, user: UserOption = "owner") -> None:
     """Delete NAME."""
 
     async def body(store: SecretStore, identities: IdentityStore, s: Settings) -> bool:
-        return await store.delete(await resolve_user(identities, user), name)
+        user_id = await resolve_user(identities, user)
+        deleted = await store.delete(user_id, name)
+        if deleted:
+            await store.audit.append(
+                actor="cli", action="secret_delete", user_id=user_id, target=name
+            )
+        return deleted
 
     if not _run(body):
         typer.echo(f"error: no secret named {name!r}", err=True)

@@ -142,13 +142,22 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for call in last.get("tool_calls", []):
         fn = call["function"]
-        results.append(
-            {
-                "role": "tool",
-                "tool_call_id": call["id"],
-                "content": await _run_tool(deps, fn["name"], fn["arguments"], ctx),
-            }
-        )
+        content = await _run_tool(deps, fn["name"], fn["arguments"], ctx)
+        results.append({"role": "tool", "tool_call_id": call["id"], "content": content})
+        if deps.audit is not None:
+            tool = deps.tools.get(fn["name"])
+            await deps.audit.append(
+                actor="agent",
+                action="tool_call",
+                user_id=state["user_id"],
+                target=fn["name"],
+                detail={
+                    "message_id": state["inbound_id"],
+                    "risk": str(tool.risk) if tool else "unknown",
+                    "arguments": fn["arguments"][:2000],
+                    "ok": not content.startswith("Error:"),
+                },
+            )
     return {
         "messages": [*state["messages"], *results],
         "steps": state.get("steps", 0) + 1,

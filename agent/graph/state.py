@@ -9,6 +9,7 @@ from agent.llm import LLMClient
 from automation.calendar import CalendarService
 from automation.scheduler.reminders import ReminderService
 from automation.tools import ToolRegistry
+from memory.audit import AuditLog
 from memory.conversations import ConversationStore
 from memory.db import Database
 from memory.service import MemoryService
@@ -61,3 +62,5 @@ class TurnDeps:
     calendar_user: int | None = None
     """Whose calendar `calendar` is (the owner's); nobody else's turns see it."""
     calendar_write: bool = False
+    audit: AuditLog | None = None
+    """Where every tool call is recorded."""

@@ -32,6 +32,7 @@ from automation.tools.builtin import register as register_builtin_tools
 from automation.tools.calendar_tools import register_calendar_tools
 from connectors.base import Admission, Connector, InboundMessage
 from memory import segment
+from memory.audit import AuditLog
 from memory.conversations import ConversationStore
 from memory.db import Database, open_database
 from memory.identities import IdentityStore
@@ -131,6 +132,7 @@ class Runtime:
             calendar=self.proactive.calendar,
             calendar_user=owner.id,
             calendar_write=self.settings.calendar_write,
+            audit=AuditLog(self.stores.db),
         )
         if self.settings.memory_reflect:
             self.reflector = Reflector(

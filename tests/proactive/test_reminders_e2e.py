@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from automation.scheduler.reminders import ReminderError
+from memory.audit import AuditLog
 from memory.db import open_database
 from memory.proactive_models import JobRun, Reminder, ReminderStatus
 from tests.fakes import vllm
@@ -339,6 +340,13 @@ async def test_listing_moving_and_cancelling_reminders_in_chat(
     assert tool_results[1].startswith(f"Cancelled #{friday.id}")
     assert tool_results[2].startswith(f"Updated #{dentist.id} {new_time:%Y-%m-%d %H:%M}")
     assert (await service.store.get(friday.id)).status == "cancelled"
+    audited = await AuditLog(svc.runtime.stores.db).entries(user_id=owner)
+    assert [(r.action, r.target, r.detail["ok"]) for r in audited] == [
+        ("tool_call", "reminder_list", True),
+        ("tool_call", "reminder_cancel", True),
+        ("tool_call", "reminder_update", True),
+    ]
+    assert audited[1].detail["risk"] == "write"
     moved = await service.store.get(dentist.id)
     assert moved.at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M") == f"{new_time:%H:%M}"
 

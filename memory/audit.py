@@ -1,0 +1,245 @@
+"""The audit trail: every tool call, data read, approval and administrative action, chained.
+
+Each row's hash is SHA-256 over the previous row's hash and the row's canonical content
+(sequence number, time, user, actor, action, target, detail), so an edited row breaks its own
+hash, a deleted row leaves a sequence gap and a broken link, a reordered one a step back; rows
+cut off the end disagree with `audit_head`, which is updated in the same transaction as each
+append. The head row is also the lock that serialises appends across connections and processes
+(its UPDATE is the first statement of every append).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from memory.audit_models import AuditEntry, AuditHead
+from memory.db import Database
+from memory.types import utcnow
+
+GENESIS = "0" * 64
+
+
+def canonical(detail: dict[str, Any]) -> str:
+    """JSON with sorted keys and no spaces: the same content always hashes the same."""
+    return json.dumps(
+        detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+    )
+
+
+def row_hash(
+    prev: str,
+    *,
+    seq: int,
+    at: datetime,
+    user_id: int | None,
+    actor: str,
+    action: str,
+    target: str,
+    detail: str,
+) -> str:
+    """The chained hash of one row."""
+    body = "\x1f".join(
+        [prev, str(seq), at.isoformat(), str(user_id), actor, action, target, detail]
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditRecord:
+    """One audit row as shown by `dadang audit show`."""
+
+    seq: int
+    at: datetime
+    user_id: int | None
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """A break in the chain, at a position the user can look up."""
+
+    seq: int
+    kind: str
+    """edited, deleted, reordered, truncated."""
+    message: str
+
+
+def _problem(seq: int, kind: str, message: str) -> Problem:
+    return Problem(seq=seq, kind=kind, message=message)
+
+
+class AuditLog:
+    """Appends to and reads the audit trail."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def append(
+        self,
+        *,
+        actor: str,
+        action: str,
+        user_id: int | None = None,
+        target: str = "",
+        detail: dict[str, Any] | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> int:
+        """Chain one row; inside `conn`'s transaction when given (with the action's own record).
+
+        Returns the row's sequence number.
+        """
+        if conn is not None:
+            return await self._append(conn, actor, action, user_id, target, detail or {})
+        async with self._db.engine.begin() as own:
+            return await self._append(own, actor, action, user_id, target, detail or {})
+
+    async def _append(
+        self,
+        conn: AsyncConnection,
+        actor: str,
+        action: str,
+        user_id: int | None,
+        target: str,
+        detail: dict[str, Any],
+    ) -> int:
+        # Taking the head row first serialises appends (row lock on PostgreSQL, the write lock
+        # on SQLite), so two writers can never chain onto the same previous hash.
+        seq, prev = (
+            await conn.execute(
+                update(AuditHead)
+                .where(AuditHead.id == 1)
+                .values(seq=AuditHead.seq + 1)
+                .returning(AuditHead.seq, AuditHead.hash)
+            )
+        ).one()
+        at = utcnow()
+        body = canonical(detail)
+        target = target[:300]
+        digest = row_hash(
+            prev,
+            seq=seq,
+            at=at,
+            user_id=user_id,
+            actor=actor,
+            action=action,
+            target=target,
+            detail=body,
+        )
+        await conn.execute(
+            insert(AuditEntry).values(
+                seq=seq,
+                at=at,
+                user_id=user_id,
+                actor=actor,
+                action=action,
+                target=target,
+                detail=body,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
+        return int(seq)
+
+    async def entries(
+        self,
+        *,
+        user_id: int | None = None,
+        since: datetime | None = None,
+        limit: int | None = 100,
+    ) -> list[AuditRecord]:
+        """Rows in append order (only one user's with `user_id`)."""
+        query = select(
+            AuditEntry.seq,
+            AuditEntry.at,
+            AuditEntry.user_id,
+            AuditEntry.actor,
+            AuditEntry.action,
+            AuditEntry.target,
+            AuditEntry.detail,
+        ).order_by(AuditEntry.seq)
+        if user_id is not None:
+            query = query.where(AuditEntry.user_id == user_id)
+        if since is not None:
+            query = query.where(AuditEntry.at >= since)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            AuditRecord(
+                seq=s, at=at, user_id=u, actor=a, action=act, target=t, detail=json.loads(d)
+            )
+            for s, at, u, a, act, t, d in rows
+        ]
+
+    async def verify(self, *, batch: int = 20_000) -> tuple[int, list[Problem]]:
+        """Recompute the whole chain; returns (rows checked, problems found)."""
+        problems: list[Problem] = []
+        prev, expected, count = GENESIS, 1, 0
+        async for rows in self._stream(batch):
+            for seq, at, user_id, actor, action, target, detail, prev_hash, digest in rows:
+                count += 1
+                if seq < expected:
+                    problems.append(_problem(seq, "reordered", f"row {seq} follows {expected - 1}"))
+                elif seq > expected:
+                    missing = f"rows {expected}..{seq - 1} are missing"
+                    problems.append(_problem(expected, "deleted", missing))
+                elif prev_hash != prev:
+                    problems.append(_problem(seq, "edited", f"row {seq - 1} was changed"))
+                recomputed = row_hash(
+                    prev_hash,
+                    seq=seq,
+                    at=at,
+                    user_id=user_id,
+                    actor=actor,
+                    action=action,
+                    target=target,
+                    detail=detail,
+                )
+                if recomputed != digest:
+                    problems.append(_problem(seq, "edited", f"row {seq} was changed"))
+                prev, expected = digest, max(expected, seq + 1)
+        async with self._db.engine.connect() as conn:
+            head_seq, head_hash = (
+                await conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1))
+            ).one()
+        if head_seq != expected - 1 or head_hash != prev:
+            problems.append(
+                Problem(
+                    seq=expected,
+                    kind="truncated",
+                    message=(
+                        f"the log ends at row {expected - 1} but {head_seq} rows were written"
+                    ),
+                )
+            )
+        return count, problems
+
+    async def _stream(self, batch: int) -> AsyncIterator[Iterable[tuple[Any, ...]]]:
+        query = select(
+            AuditEntry.seq,
+            AuditEntry.at,
+            AuditEntry.user_id,
+            AuditEntry.actor,
+            AuditEntry.action,
+            AuditEntry.target,
+            AuditEntry.detail,
+            AuditEntry.prev_hash,
+            AuditEntry.hash,
+        ).order_by(AuditEntry.id)
+        async with self._db.engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=batch))
+            async for partition in result.partitions(batch):
+                yield [tuple(r) for r in partition]
