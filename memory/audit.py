@@ -25,6 +25,16 @@ from memory.db import Database
 from memory.types import utcnow
 
 GENESIS = "0" * 64
+_CONTENT = (
+    AuditEntry.seq,
+    AuditEntry.at,
+    AuditEntry.user_id,
+    AuditEntry.actor,
+    AuditEntry.action,
+    AuditEntry.target,
+    AuditEntry.detail,
+)
+"""The columns a row's hash covers, in order."""
 
 
 def canonical(detail: dict[str, Any]) -> str:
@@ -160,15 +170,7 @@ class AuditLog:
         limit: int | None = 100,
     ) -> list[AuditRecord]:
         """Rows in append order (only one user's with `user_id`)."""
-        query = select(
-            AuditEntry.seq,
-            AuditEntry.at,
-            AuditEntry.user_id,
-            AuditEntry.actor,
-            AuditEntry.action,
-            AuditEntry.target,
-            AuditEntry.detail,
-        ).order_by(AuditEntry.seq)
+        query = select(*_CONTENT).order_by(AuditEntry.seq)
         if user_id is not None:
             query = query.where(AuditEntry.user_id == user_id)
         if since is not None:
@@ -229,13 +231,7 @@ class AuditLog:
 
     async def _stream(self, batch: int) -> AsyncIterator[Iterable[tuple[Any, ...]]]:
         query = select(
-            AuditEntry.seq,
-            AuditEntry.at,
-            AuditEntry.user_id,
-            AuditEntry.actor,
-            AuditEntry.action,
-            AuditEntry.target,
-            AuditEntry.detail,
+            *_CONTENT,
             AuditEntry.prev_hash,
             AuditEntry.hash,
         ).order_by(AuditEntry.id)
