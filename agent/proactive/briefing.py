@@ -17,6 +17,7 @@ from automation.calendar import CalendarService, find_conflicts
 from automation.scheduler.engine import Firing
 from memory.proactive import ProactiveStore
 from memory.proactive_models import ProactiveDecision
+from memory.signals import Signals
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,14 @@ class Briefing:
         *,
         calendar: CalendarService,
         store: ProactiveStore,
+        signals: Signals,
         nudges: NudgeSender,
         zone_of: Callable[[int], Awaitable[ZoneInfo]],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._calendar = calendar
         self._store = store
+        self._signals = signals
         self._nudges = nudges
         self._zone_of = zone_of
         self._clock = clock
@@ -85,7 +88,7 @@ class Briefing:
         """Compose, gate and queue the briefing; returns the decision."""
         now = self._clock()
         tz = await self._zone_of(user_id)
-        language = language_of(await self._store.last_user_text(user_id))
+        language = language_of(await self._signals.last_user_text(user_id))
         text = await self.compose(user_id, now, tz, language)
         if text is None:
             await self._store.log(

@@ -89,7 +89,7 @@ class ProactiveControls:
         return wall_clock(local + timedelta(days=1), tz)  # same wall-clock time, DST-safe
 
     async def _close_commitment(self, user_id: int, memory_id: int) -> None:
-        content = await self._proactive.store.memory_current(user_id, memory_id)
+        content = await self._proactive.signals.memory_current(user_id, memory_id)
         if content is None:
             return
         day = self._clock().date().isoformat()

@@ -27,6 +27,7 @@ from memory.proactive_models import (
     ReminderStatus,
 )
 from memory.reminders import Delivery, FirePlan, ReminderRecord
+from memory.signals import Signals
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class ReminderFirer:
         self,
         service: ReminderService,
         proactive: ProactiveStore,
+        signals: Signals,
         gate: NudgeGate,
         policy: FiringPolicy,
         *,
@@ -72,6 +74,7 @@ class ReminderFirer:
     ) -> None:
         self._service = service
         self._proactive = proactive
+        self._signals = signals
         self._gate = gate
         self._policy = policy
         self._deliver = deliver
@@ -209,7 +212,7 @@ class ReminderFirer:
         store = self._service.store
         ref = f"memory:{record.memory_id}" if record.memory_id else f"reminder:{record.id}"
         if record.memory_id is not None:
-            content = await self._proactive.memory_current(record.user_id, record.memory_id)
+            content = await self._signals.memory_current(record.user_id, record.memory_id)
             if content is None:
                 await store.fire(
                     record,

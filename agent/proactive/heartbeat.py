@@ -26,6 +26,7 @@ from automation.calendar import CalendarService
 from automation.scheduler.engine import Firing
 from memory.proactive import ProactiveStore
 from memory.proactive_models import ProactiveDecision
+from memory.signals import Signals
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Heartbeat:
         *,
         llm: LLMClient,
         store: ProactiveStore,
+        signals: Signals,
         gate: NudgeGate,
         nudges: NudgeSender,
         zone_of: UserZone,
@@ -73,6 +75,7 @@ class Heartbeat:
     ) -> None:
         self._llm = llm
         self._store = store
+        self._signals = signals
         self._gate = gate
         self._nudges = nudges
         self._zone_of = zone_of
@@ -92,7 +95,7 @@ class Heartbeat:
         if self._gate.quiet_now(now, tz) is not None:
             return "quiet"  # active hours only: nothing is considered, nothing logged
         calendar_user = self._calendar is not None and user_id == self.calendar_user
-        probe = await self._store.probe(user_id)
+        probe = await self._signals.probe(user_id)
         if (
             not calendar_user  # events are not in the activity marker: always look again
             and probe.marker == probe.activity
@@ -134,7 +137,7 @@ class Heartbeat:
             datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=tz)
         ]
         items: list[Item] = []
-        for c in await self._store.due_commitments(user_id, until=now + _COMMITMENT_HORIZON):
+        for c in await self._signals.due_commitments(user_id, until=now + _COMMITMENT_HORIZON):
             if c.due_at > now - _QUESTION_WINDOW:
                 changes.append(c.due_at + _QUESTION_WINDOW)
                 due = c.due_at.astimezone(tz)
@@ -144,11 +147,13 @@ class Heartbeat:
                         line=f"commitment due {due:%a %H:%M}: «{c.content}»",
                     )
                 )
-        upcoming = await self._store.next_due_after(user_id, now + _COMMITMENT_HORIZON)
+        upcoming = await self._signals.next_due_after(user_id, now + _COMMITMENT_HORIZON)
         if upcoming is not None:
             changes.append(upcoming - _COMMITMENT_HORIZON)
         ripe = now - self._followup_after
-        for q in await self._store.unanswered_questions(user_id, newer_than=now - _QUESTION_WINDOW):
+        for q in await self._signals.unanswered_questions(
+            user_id, newer_than=now - _QUESTION_WINDOW
+        ):
             if q.at > ripe:
                 changes.append(q.at + self._followup_after)  # not yet worth a follow-up
                 continue
@@ -172,7 +177,7 @@ class Heartbeat:
                     )
         done = await self._store.followed_up(user_id, [i.ref for i in items])
         items = [i for i in items if i.ref not in done]
-        mood = await self._store.latest_mood(user_id, since=now - timedelta(hours=24))
+        mood = await self._signals.latest_mood(user_id, since=now - timedelta(hours=24))
         said = await self._store.sent_texts(user_id, now - timedelta(hours=24))
         context = "\n".join(
             [f"now: {now.astimezone(tz):%Y-%m-%d %H:%M %A} ({tz.key})"]

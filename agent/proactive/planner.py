@@ -15,8 +15,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from automation.scheduler.engine import JobEngine
 from automation.scheduler.recurrence import wall_clock
 from automation.scheduler.reminders import ReminderError, ReminderService
-from memory.proactive import ProactiveStore
 from memory.proactive_models import ReminderOrigin
+from memory.signals import Signals
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Planner:
     def __init__(
         self,
         *,
-        store: ProactiveStore,
+        signals: Signals,
         reminders: ReminderService,
         engine: JobEngine,
         zone_of: Callable[[int], Awaitable[ZoneInfo]],
@@ -47,7 +47,7 @@ class Planner:
         briefing: tuple[int, time, str] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._store = store
+        self._signals = signals
         self._reminders = reminders
         self._engine = engine
         self._zone_of = zone_of
@@ -66,12 +66,12 @@ class Planner:
         """A follow-up reminder for each open commitment with a due time (once per commitment)."""
         now = self._clock()
         planned = 0
-        for user_id, memory_id, due in await self._store.commitments_to_plan():
+        for user_id, memory_id, due in await self._signals.commitments_to_plan():
             if due < now - timedelta(days=1):
                 continue  # long past: asking now would be noise
             tz = await self._zone_of(user_id)
             at = max(followup_time(due, tz), now + timedelta(minutes=1))
-            content = await self._store.memory_current(user_id, memory_id)
+            content = await self._signals.memory_current(user_id, memory_id)
             if content is None:
                 continue
             try:
@@ -93,7 +93,7 @@ class Planner:
         """One heartbeat job per reachable user, spread over the interval."""
         if self._heartbeat <= 0:
             return 0
-        users = await self._store.users_without_job("heartbeat", channels=self._push)
+        users = await self._signals.users_without_job("heartbeat", channels=self._push)
         period = self._heartbeat * 60
         for user_id in users:
             # Spread users over the period so 10,000 heartbeats do not fire in the same second.

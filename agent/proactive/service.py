@@ -32,6 +32,7 @@ from memory.identities import IdentityStore
 from memory.outbox import OutboxEntry
 from memory.proactive import ProactiveStore
 from memory.reminders import ReminderStore
+from memory.signals import Signals
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Proactivity:
             clock=clock,
         )
         self.store = ProactiveStore(db)
+        self.signals = Signals(db)
         self.gate = NudgeGate(
             self.store,
             GatePolicy(
@@ -81,6 +83,7 @@ class Proactivity:
         self.firer = ReminderFirer(
             self.reminders,
             self.store,
+            self.signals,
             self.gate,
             FiringPolicy(
                 grace=timedelta(seconds=settings.scheduler_grace), push_channels=push_channels
@@ -99,6 +102,7 @@ class Proactivity:
         self.heartbeat = Heartbeat(
             llm=llm,
             store=self.store,
+            signals=self.signals,
             gate=self.gate,
             nudges=nudges,
             zone_of=self.zone_of,
@@ -110,6 +114,7 @@ class Proactivity:
             Briefing(
                 calendar=self.calendar,
                 store=self.store,
+                signals=self.signals,
                 nudges=nudges,
                 zone_of=self.zone_of,
                 clock=clock,
@@ -118,7 +123,7 @@ class Proactivity:
             else None
         )
         self.planner = Planner(
-            store=self.store,
+            signals=self.signals,
             reminders=self.reminders,
             engine=self.engine,
             zone_of=self.zone_of,

@@ -83,7 +83,7 @@ async def test_commitment_from_chat_is_followed_up_and_done_closes_it(
     assert sent[1]["text"] == f"跟进一下：答应在 {thursday} 前把合同发给王总 —— 完成了吗？"
     fake_tg.push_callback(OWNER, f"r:{followups[0].id}:done", message_id=sent[1]["message_id"])
     await fake_tg.wait_sent(chat_id=OWNER, method="editMessageText", count=1)
-    assert await proactive.store.memory_current(owner, commitment.id) is None  # closed
+    assert await proactive.signals.memory_current(owner, commitment.id) is None  # closed
     log = await proactive.store.entries(user_id=owner)
     assert log[0].source == "followup" and log[0].decision == "sent"
 

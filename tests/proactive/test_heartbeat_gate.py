@@ -195,7 +195,7 @@ async def test_idle_heartbeats_wake_up_for_new_activity_and_ripening_questions(
     await _ask_question(fake_llm, fake_tg, count=1)  # new activity, but the question is fresh
     calls = len(fake_llm.requests)
     assert await proactive.heartbeat.beat(owner) == "unchanged"
-    state = await proactive.store.probe(owner)
+    state = await proactive.signals.probe(owner)
     assert state.recheck_at is not None
     assert timedelta(minutes=55) < state.recheck_at - datetime.now(UTC) <= timedelta(hours=1)
     # An hour later the question is ripe: time alone wakes the heartbeat, which asks the model.
