@@ -184,6 +184,12 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     """Key for secrets at rest (32 bytes, URL-safe base64; `dadang secrets new-key`); default: a
     key file `$DADANG_HOME/secret.key` created with 0600 permissions."""
+    rate_messages_per_minute: int = Field(default=20, ge=0)
+    """Messages one user may send per minute before they are refused (0: no limit)."""
+    rate_tool_calls_per_hour: int = Field(default=200, ge=0)
+    """Tool calls the agent may make for one user per hour (0: no limit)."""
+    api_token: SecretStr | None = None
+    """Bearer token for the HTTP API (`/api/approvals`); the API is closed while unset."""
 
     @field_validator("telegram_allowed_users", mode="before")
     @classmethod

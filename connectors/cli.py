@@ -1,4 +1,8 @@
-"""The terminal channel: `dadang chat` talks to the same runtime as the local owner."""
+"""The terminal channel: `dadang chat` talks to the same runtime as the local owner.
+
+Buttons (an approval request, a reminder's snooze) are printed as numbered choices; typing the
+number answers them exactly as a press in Telegram would.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import sys
 import uuid
 from collections.abc import Callable
 
-from connectors.base import Connector, InboundMessage, InboundSink, OutboundMessage
+from connectors.base import Callback, Connector, InboundMessage, InboundSink, OutboundMessage
 
 LOCAL_USER = "local"
 LOCAL_CHAT = "local"
@@ -31,6 +35,8 @@ class TerminalConnector(Connector):
         self._sink: InboundSink | None = None
         self._replied = asyncio.Event()
         self._counter = 0
+        self._choices: dict[str, tuple[str, str]] = {}
+        """Number typed → (callback data, id of the message carrying the buttons)."""
 
     async def start(self, sink: InboundSink) -> None:
         """Remember the runtime's entry point; input is driven by `chat_loop`."""
@@ -41,17 +47,48 @@ class TerminalConnector(Connector):
         self._sink = None
 
     async def send(self, message: OutboundMessage) -> str:
-        """Print a reply part."""
-        self._write(message.text)
-        self._replied.set()
+        """Print a reply part (with its buttons as numbered choices)."""
         self._counter += 1
-        return f"cli-{self._counter}"
+        message_id = f"cli-{self._counter}"
+        text = message.text
+        buttons = [b for row in message.buttons for b in row]
+        if buttons:
+            self._choices = {str(n): (b.data, message_id) for n, b in enumerate(buttons, start=1)}
+            options = "  ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, start=1))
+            text = f"{text}\n{options}  (type the number)"
+        self._write(text)
+        self._replied.set()
+        return message_id
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        """Print the new state of an earlier message; its choices are gone."""
+        self._choices = {k: v for k, v in self._choices.items() if v[1] != message_id}
+        self._write(text)
+
+    async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
+        """A short notice about a choice (e.g. "already answered")."""
+        if text:
+            self._write(text)
 
     async def say(self, text: str, *, message_id: str) -> None:
-        """Submit one line as the owner."""
+        """Submit one line as the owner; a number answers the latest choices."""
         if self._sink is None:
             raise RuntimeError("the terminal connector is not started")
         self._replied.clear()
+        choice = self._choices.pop(text.strip(), None)
+        if choice is not None:
+            self._choices = {}
+            await self._sink(
+                InboundMessage(
+                    channel=self.id,
+                    external_user_id=LOCAL_USER,
+                    chat_id=LOCAL_CHAT,
+                    text="",
+                    channel_message_id=None,
+                    callback=Callback(id=message_id, data=choice[0], message_id=choice[1]),
+                )
+            )
+            return
         await self._sink(
             InboundMessage(
                 channel=self.id,

@@ -164,6 +164,30 @@ class ConversationStore:
             created_at=created_at,
         )
 
+    async def inbound(self, message_id: int) -> InboundRecord | None:
+        """One inbound message as the queue needs it (a turn resumed after an approval)."""
+        query = (
+            select(Message, Conversation)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.id == message_id, Message.role == "user")
+        )
+        async with self._db.sessions() as session:
+            row = (await session.execute(query)).one_or_none()
+        if row is None:
+            return None
+        msg, convo = row
+        return InboundRecord(
+            message_id=msg.id,
+            conversation_id=convo.id,
+            user_id=convo.user_id,
+            channel=convo.channel,
+            chat_id=convo.chat_id,
+            text=msg.text,
+            channel_message_id=msg.channel_message_id,
+            attempts=msg.attempts,
+            created_at=msg.created_at,
+        )
+
     async def pending(self, *, channels: frozenset[str] | None = None) -> list[InboundRecord]:
         """Inbound messages not yet answered, oldest first (requeued at start)."""
         query = (

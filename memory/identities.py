@@ -1,26 +1,40 @@
 """Users, their channel identities, and pairing of strangers.
 
 Unknown chat users get no agent access until the owner approves their pairing code; this module
-holds the records, the runtime decides who is allowed.
+holds the records, the runtime decides who is allowed. Every pairing request and every owner's
+decision (approve, reject, revoke) is chained into the audit log in the transaction that makes it.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from memory.audit import AuditLog
 from memory.db import Database
+from memory.errors import StorageError
 from memory.models import ChannelIdentity, PairingRequest, PairingStatus, User
 from memory.types import utcnow
 
 # No 0/O, 1/I/L: codes are read aloud and typed by the owner.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _CODE_LENGTH = 6
+
+PAIRING_REVOKED = "revoked"
+"""Status of an approved request whose identity the owner later revoked (`dadang pair revoke`).
+
+Kept here until `PairingStatus` gains it; the column is a plain `String(16)` without a CHECK
+constraint on either backend, so the new value needs no migration.
+"""
+
+
+class OwnerIdentityError(StorageError):
+    """The owner's own identities cannot be revoked: that would lock the owner out."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +49,19 @@ class Pairing:
     status: str
     created_at: datetime
     user_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Revoked:
+    """An identity link the owner removed; the user it pointed to keeps all their data."""
+
+    channel: str
+    external_id: str
+    display_name: str | None
+    user_id: int
+    """The user the identity belonged to (still exists, with their memories, reminders, …)."""
+    code: str | None
+    """The approved pairing request now marked revoked; None for an allow-listed identity."""
 
 
 def _pairing(row: PairingRequest, user_id: int | None = None) -> Pairing:
@@ -55,6 +82,7 @@ class IdentityStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.audit = AuditLog(db)
 
     async def owner(self) -> User | None:
         """The owner of this instance, if `dadang init` or a first run created one."""
@@ -112,18 +140,12 @@ class IdentityStore:
             found = await self._identity_user(session, channel, external_id)
             if found is not None:
                 return found
-            if user_id is None:
-                user = User(name=display_name or f"{channel}:{external_id}")
-                session.add(user)
-                await session.flush()
-                user_id = user.id
-            session.add(
-                ChannelIdentity(
-                    user_id=user_id,
-                    channel=channel,
-                    external_id=external_id,
-                    display_name=display_name,
-                )
+            user_id = await self._add_identity(
+                session,
+                user_id=user_id,
+                channel=channel,
+                external_id=external_id,
+                display_name=display_name,
             )
             try:
                 await session.commit()
@@ -134,6 +156,28 @@ class IdentityStore:
                 assert found is not None
                 return found
             return user_id
+
+    @staticmethod
+    async def _add_identity(
+        session: AsyncSession,
+        *,
+        user_id: int | None,
+        channel: str,
+        external_id: str,
+        display_name: str | None,
+    ) -> int:
+        if user_id is None:
+            user = User(name=display_name or f"{channel}:{external_id}")
+            session.add(user)
+            await session.flush()
+            user_id = user.id
+        session.add(
+            ChannelIdentity(
+                user_id=user_id, channel=channel, external_id=external_id, display_name=display_name
+            )
+        )
+        await session.flush()
+        return user_id
 
     @staticmethod
     async def _identity_user(session: AsyncSession, channel: str, external_id: str) -> int | None:
@@ -149,7 +193,7 @@ class IdentityStore:
         """Return the stranger's open pairing request, creating it first if needed.
 
         The flag is True when the request is new, so the stranger is told their code once rather
-        than on every message.
+        than on every message (and the audit log records the request once).
         """
         async with self._db.sessions() as session:
             open_row = await session.scalar(
@@ -169,8 +213,11 @@ class IdentityStore:
                 display_name=display_name,
             )
             session.add(row)
+            await session.flush()
+            pairing = _pairing(row)
+            await self._audit(session, "system", "pairing_requested", pairing)
             await session.commit()
-            return _pairing(row), True
+            return pairing, True
 
     async def pairings(self, *, status: str | None = PairingStatus.PENDING) -> list[Pairing]:
         """Pairing requests, oldest first; all of them when `status` is None."""
@@ -180,14 +227,34 @@ class IdentityStore:
                 query = query.where(PairingRequest.status == status)
             return [_pairing(row) for row in await session.scalars(query)]
 
+    async def pairing(self, code: str) -> Pairing | None:
+        """The request with `code`, whatever its status (case and spaces do not matter)."""
+        async with self._db.sessions() as session:
+            row = await session.scalar(
+                select(PairingRequest).where(PairingRequest.code == code.strip().upper())
+            )
+            return _pairing(row) if row is not None else None
+
     async def decide_pairing(
         self, code: str, *, approve: bool, user_id: int | None = None
     ) -> Pairing | None:
         """Approve (creating or linking the user) or reject a pending code; None if unknown.
 
-        Deciding twice is harmless: the second call finds no pending request.
+        Deciding twice is harmless: the second call finds no pending request. The decision, the
+        identity it links and its audit row commit together.
         """
         code = code.strip().upper()
+        status = PairingStatus.APPROVED if approve else PairingStatus.REJECTED
+        try:
+            return await self._decide(code, status, user_id)
+        except IntegrityError:
+            # The identity was linked between our read and our write (the person was allow-
+            # listed meanwhile): the decision rolled back; take it again, joining that link.
+            return await self._decide(code, status, user_id)
+
+    async def _decide(
+        self, code: str, status: PairingStatus, user_id: int | None
+    ) -> Pairing | None:
         async with self._db.sessions() as session:
             row = await session.scalar(
                 select(PairingRequest).where(
@@ -196,23 +263,101 @@ class IdentityStore:
             )
             if row is None:
                 return None
-            status = PairingStatus.APPROVED if approve else PairingStatus.REJECTED
-            await session.execute(
+            conn = await session.connection()
+            changed = await conn.execute(
                 update(PairingRequest)
-                .where(PairingRequest.id == row.id)
+                .where(PairingRequest.id == row.id, PairingRequest.status == PairingStatus.PENDING)
                 .values(status=status, decided_at=utcnow())
             )
+            if changed.rowcount != 1:
+                return None  # a concurrent `dadang pair approve|reject` decided first
+            linked: int | None = None
+            if status == PairingStatus.APPROVED:
+                linked = await self._identity_user(session, row.channel, row.external_id)
+                if linked is None:
+                    linked = await self._add_identity(
+                        session,
+                        user_id=user_id,
+                        channel=row.channel,
+                        external_id=row.external_id,
+                        display_name=row.display_name,
+                    )
+            decided = replace(_pairing(row), status=status, user_id=linked)
+            await self._audit(session, "owner", f"pairing_{status}", decided)
             await session.commit()
-            decided = _pairing(row)
-        if not approve:
-            return Pairing(**{**decided.__dict__, "status": PairingStatus.REJECTED})
-        linked = await self.link(
-            user_id=user_id,
-            channel=decided.channel,
-            external_id=decided.external_id,
-            display_name=decided.display_name,
+            return decided
+
+    async def revoke(self, channel: str, external_id: str) -> Revoked | None:
+        """Unlink an identity so its person is a stranger again; None if nobody is linked there.
+
+        The user and everything stored for them stay; an approved pairing request for the
+        identity is marked revoked, so the person's next message starts a new request.
+
+        Raises:
+            OwnerIdentityError: the identity belongs to the owner.
+        """
+        async with self._db.sessions() as session:
+            identity = await session.scalar(
+                select(ChannelIdentity).where(
+                    ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+                )
+            )
+            if identity is None:
+                return None
+            user = await session.get(User, identity.user_id)
+            if user is not None and user.is_owner:
+                raise OwnerIdentityError(
+                    f"{channel}:{external_id} is the owner's own identity and cannot be revoked"
+                )
+            conn = await session.connection()
+            await conn.execute(delete(ChannelIdentity).where(ChannelIdentity.id == identity.id))
+            approved = (
+                await session.scalars(
+                    select(PairingRequest)
+                    .where(
+                        PairingRequest.channel == channel,
+                        PairingRequest.external_id == external_id,
+                        PairingRequest.status == PairingStatus.APPROVED,
+                    )
+                    .order_by(PairingRequest.id.desc())
+                )
+            ).all()
+            if approved:
+                await conn.execute(
+                    update(PairingRequest)
+                    .where(PairingRequest.id.in_([r.id for r in approved]))
+                    .values(status=PAIRING_REVOKED, decided_at=utcnow())
+                )
+            revoked = Revoked(
+                channel=channel,
+                external_id=external_id,
+                display_name=identity.display_name
+                or next((r.display_name for r in approved if r.display_name), None),
+                user_id=identity.user_id,
+                code=approved[0].code if approved else None,
+            )
+            await self._audit(session, "owner", "pairing_revoked", revoked)
+            await session.commit()
+            return revoked
+
+    async def _audit(
+        self, session: AsyncSession, actor: str, action: str, subject: Pairing | Revoked
+    ) -> None:
+        """Chain an audit row for `subject` inside the session's transaction."""
+        await self.audit.append(
+            actor=actor,
+            action=action,
+            user_id=subject.user_id,
+            target=f"{subject.channel}:{subject.external_id}",
+            detail={
+                "channel": subject.channel,
+                "external_id": subject.external_id,
+                "display_name": subject.display_name,
+                "user_id": subject.user_id,
+                "code": subject.code,
+            },
+            conn=await session.connection(),
         )
-        return Pairing(**{**decided.__dict__, "status": PairingStatus.APPROVED, "user_id": linked})
 
 
 def _new_code() -> str:

@@ -22,6 +22,8 @@ class MessageStatus(StrEnum):
     """Where an inbound message is in its life; `pending` rows are (re)queued at start."""
 
     PENDING = "pending"
+    WAITING = "waiting"
+    """The turn is paused on an approval; the decision requeues it (as `pending`)."""
     DONE = "done"
     REJECTED = "rejected"
     FAILED = "failed"

@@ -135,6 +135,14 @@ class OutboxStore:
             else [],
         )
 
+    async def sent_ids(self, item_id: int) -> list[str]:
+        """The channel's ids of the parts sent for a row (to edit the message later)."""
+        async with self._db.engine.connect() as conn:
+            value = await conn.scalar(
+                select(OutboxItem.channel_message_ids).where(OutboxItem.id == item_id)
+            )
+        return value.split(",") if value else []
+
     async def part_sent(self, item_id: int, *, parts_sent: int, channel_ids: list[str]) -> None:
         """Record progress through a split reply."""
         await self._set(item_id, parts_sent=parts_sent, channel_message_ids=",".join(channel_ids))

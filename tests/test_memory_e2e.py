@@ -219,8 +219,18 @@ async def test_memory_command_and_tools_let_the_user_see_save_and_forget(
         vllm.tool_calls([("memory_forget", {"memory_id": memory_id})]), vllm.text("Forgotten.")
     )
     fake_tg.push_message(OWNER, f"forget #{memory_id}")
-    await fake_tg.wait_sent(chat_id=OWNER, count=3)
+    # Forgetting is irreversible: the default policy asks first, with buttons.
+    request = (await fake_tg.wait_sent(chat_id=OWNER, count=3))[-1]
+    assert "memory_forget" in request["text"] and f"memory:{memory_id}" in request["text"]
+    assert await svc.runtime.memory.store.count() == 1
+    data = [b["callback_data"] for row in request["reply_markup"]["inline_keyboard"] for b in row]
+    approve = next(d for d in data if d.endswith(":ok"))
+    fake_tg.push_callback(OWNER, approve, message_id=request["message_id"])
+    sent = await fake_tg.wait_sent(chat_id=OWNER, method="sendMessage", count=4)
+    assert sent[-1]["text"] == "Forgotten."
     assert await svc.runtime.memory.store.count() == 0
+    edited = fake_tg.sent_to(OWNER, method="editMessageText")[-1]
+    assert edited["text"].endswith("✅ Approved — doing it now.")
 
 
 async def test_an_injected_instruction_is_kept_as_data_not_as_a_standing_order(

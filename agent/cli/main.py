@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from agent import __version__
+from agent.cli.approvals import approvals_app
 from agent.cli.audit import audit_app
 from agent.cli.common import migrate_or_exit, settings_or_exit, wait_for_database
 from agent.cli.config_file import render_config, write_config
@@ -19,6 +20,7 @@ from agent.cli.jobs import jobs_app
 from agent.cli.logs import setup_logging
 from agent.cli.memory import memory_app
 from agent.cli.pair import pair_app
+from agent.cli.policy import policy_app
 from agent.cli.proactive import proactive_app
 from agent.cli.secrets import secrets_app
 from agent.errors import ConfigError
@@ -35,6 +37,8 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(proactive_app, name="proactive")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+app.add_typer(approvals_app, name="approvals")
 app.command("doctor")(doctor_command)
 
 

@@ -197,6 +197,16 @@ def forget(memory_id: str, user: UserOption = "owner") -> None:
         if record is None or not await service.forget(uid, record.id):
             typer.echo(f"error: user has no memory {memory_id}", err=True)
             raise typer.Exit(1)
+        # Only the owner has this terminal. The kind, never the content: the audit row must not
+        # keep a copy of what was asked to be forgotten. `MemoryService.forget` takes no
+        # connection, so the row follows the deletion rather than sharing its transaction.
+        await identities.audit.append(
+            actor="owner",
+            action="memory_deleted",
+            user_id=uid,
+            target=f"memory:{record.id}",
+            detail={"kind": record.kind},
+        )
         typer.echo(f"forgot {memory_id}: {record.content}")
 
     _run(body)

@@ -1,19 +1,24 @@
-"""`dadang pair list|approve|reject`: the owner decides who may talk to the assistant."""
+"""`dadang pair list|approve|reject|revoke`: the owner decides who may talk to the assistant.
+
+Each decision is written to the audit log with the record it changes (see `IdentityStore`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from agent.cli.common import ready_settings
 from agent.runtime.replies import reply
+from agent.settings import Settings
 from memory.db import open_database
-from memory.identities import IdentityStore, Pairing
+from memory.identities import IdentityStore, OwnerIdentityError, Pairing, Revoked
+from memory.models import PairingStatus
 from memory.outbox import OutboxStore
 
-pair_app = typer.Typer(help="Approve or reject people who asked to use this assistant.")
+pair_app = typer.Typer(help="Approve, reject or revoke people who asked to use this assistant.")
 
 
 @pair_app.command("list")
@@ -55,6 +60,101 @@ def approve(
 def reject(code: str) -> None:
     """Refuse the request with CODE."""
     _decide(code, approve=False, as_owner=False)
+
+
+@pair_app.command("revoke")
+def revoke(
+    who: Annotated[
+        str,
+        typer.Argument(help="CHANNEL:ID (e.g. telegram:42) or the code they were approved with"),
+    ],
+) -> None:
+    """Take back someone's access: they are refused and must pair again. Their data is kept."""
+    settings = ready_settings()
+
+    async def go() -> Revoked:
+        db = open_database(settings.effective_database_url)
+        try:
+            store = IdentityStore(db)
+            channel, external_id = await _identity(store, who)
+            user_id = await store.user_for(channel, external_id)
+            if user_id is None:
+                _fail(
+                    f"{channel}:{external_id} is not paired, so there is nothing to revoke; "
+                    "`dadang pair list --all` shows who asked and what was decided"
+                )
+            owner = await store.owner()
+            if owner is not None and owner.id == user_id:
+                _fail(_owner_message(channel, external_id))
+            _refuse_allow_listed(settings, channel, external_id)
+            try:
+                revoked = await store.revoke(channel, external_id)
+            except OwnerIdentityError:
+                _fail(_owner_message(channel, external_id))
+            if revoked is None:  # revoked by a concurrent `dadang pair revoke`
+                _fail(f"{channel}:{external_id} is not paired, so there is nothing to revoke")
+            return revoked
+        finally:
+            await db.dispose()
+
+    done = asyncio.run(go())
+    uid = done.user_id
+    typer.echo(
+        f"revoked {done.channel}:{done.external_id} ({done.display_name or '-'}): they are "
+        "refused from now on and get a new pairing code if they write again"
+    )
+    typer.echo(
+        f"their data stays: user {uid} keeps its memories, notes, reminders and secrets "
+        f"(`dadang memory list --user {uid}`); reminders already scheduled still fire until "
+        f"cancelled (`dadang jobs list --user {uid}`, `dadang jobs cancel ID`)"
+    )
+
+
+async def _identity(store: IdentityStore, who: str) -> tuple[str, str]:
+    """`telegram:42` as it is, or the identity a pairing code was approved for."""
+    who = who.strip()
+    if ":" in who:
+        channel, _, external_id = who.partition(":")
+        if channel and external_id:
+            return channel, external_id
+        _fail(f"{who!r} is not CHANNEL:ID (e.g. telegram:42) or a pairing code")
+    found = await store.pairing(who)
+    if found is None:
+        _fail(
+            f"no pairing code {who.upper()!r}; give CHANNEL:ID (e.g. telegram:42) or a code "
+            "from `dadang pair list --all`"
+        )
+    if found.status == PairingStatus.PENDING:
+        _fail(
+            f"request {found.code} is still pending, nobody was admitted; refuse it with "
+            f"`dadang pair reject {found.code}`"
+        )
+    return found.channel, found.external_id
+
+
+def _refuse_allow_listed(settings: Settings, channel: str, external_id: str) -> None:
+    # The runtime links allow-listed Telegram ids on sight, so a revoke would be undone by the
+    # person's next message: say what to change instead of pretending it worked.
+    allowed = settings.telegram_allowed_users
+    if channel == "telegram" and external_id.isdigit() and int(external_id) in allowed:
+        _fail(
+            f"telegram:{external_id} is in telegram_allowed_users, so `dadang run` admits it "
+            "without pairing and would link it again on its next message; remove it from "
+            "DADANG_TELEGRAM_ALLOWED_USERS (or telegram_allowed_users in dadang.toml), "
+            "restart `dadang run`, then revoke"
+        )
+
+
+def _owner_message(channel: str, external_id: str) -> str:
+    return (
+        f"{channel}:{external_id} is the owner's own identity and cannot be revoked "
+        "(it would lock you out of your assistant)"
+    )
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def _decide(code: str, *, approve: bool, as_owner: bool) -> None:

@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import URL
 
+from agent.graph.gate import gate
 from agent.graph.nodes import act, recall, respond, route_after_think, think
 from agent.graph.state import TurnDeps, TurnState
 
@@ -23,23 +24,30 @@ TurnGraph = CompiledStateGraph[TurnState, TurnDeps, TurnState, TurnState]
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None) -> TurnGraph:
-    """recall → think ⇄ act → respond, checkpointed per conversation thread."""
+    """recall → think ⇄ (gate → act) → respond; `gate` may pause the turn for an approval."""
     graph = StateGraph(TurnState, context_schema=TurnDeps)
     graph.add_node("recall", recall)
     graph.add_node("think", think)
+    graph.add_node("gate", gate)
     graph.add_node("act", act)
     graph.add_node("respond", respond)
     graph.add_edge(START, "recall")
     graph.add_edge("recall", "think")
-    graph.add_conditional_edges("think", route_after_think, {"act": "act", "respond": "respond"})
+    graph.add_conditional_edges("think", route_after_think, {"act": "gate", "respond": "respond"})
+    graph.add_edge("gate", "act")
     graph.add_edge("act", "think")
     graph.add_edge("respond", END)
     return graph.compile(checkpointer=checkpointer)
 
 
-def thread_id(conversation_id: int) -> str:
-    """The LangGraph thread of a conversation."""
-    return f"conversation-{conversation_id}"
+def thread_id(message_id: int) -> str:
+    """The LangGraph thread of one turn (the inbound message it answers).
+
+    A turn per thread, not a conversation per thread: a turn paused on an approval keeps its
+    checkpoint while later messages of the same conversation are answered on their own threads.
+    History lives in the database, so no turn needs another's checkpoint.
+    """
+    return f"turn-{message_id}"
 
 
 @asynccontextmanager

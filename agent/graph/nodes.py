@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,9 +15,11 @@ from agent.graph.budget import estimate_tokens
 from agent.graph.calendar_context import calendar_block
 from agent.graph.context import assemble
 from agent.graph.state import TurnDeps, TurnState
+from agent.graph.untrusted import wrap
 from agent.llm import Completion
 from agent.llm.repair import parse_arguments
-from automation.tools import ToolContext, ToolError
+from agent.policy.rules import Decision
+from automation.tools import Tool, ToolContext, ToolError
 from memory.memories import MemoryRecord
 from memory.recall import Hit
 
@@ -45,10 +48,29 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         )
         profile_ids = {m.id for m in profile}
         hits = [h for h in hits if h.memory.id not in profile_ids]
-    extra = ""
+        allowed = deps.scopes.allows_memory_kind
+        profile = [m for m in profile if allowed(m.kind)]
+        hits = [h for h in hits if allowed(h.memory.kind)]
+    extra, tainted = "", False
     if deps.calendar is not None and state["user_id"] == deps.calendar_user:
-        extra = await calendar_block(
-            deps.calendar, state["text"], now=now, tz=ZoneInfo(state["timezone"])
+        extra, tainted = await calendar_block(
+            deps.calendar,
+            state["text"],
+            now=now,
+            tz=ZoneInfo(state["timezone"]),
+            scopes=deps.scopes,
+        )
+    if deps.audit is not None and (profile or hits or extra):
+        await deps.audit.append(
+            actor="agent",
+            action="data_read",
+            user_id=state["user_id"],
+            target="memory" + (",calendar" if extra else ""),
+            detail={
+                "message_id": state["inbound_id"],
+                "memory_ids": [m.id for m in profile] + [h.memory.id for h in hits],
+                "calendar": bool(extra),
+            },
         )
     messages = assemble(
         name=state["user_name"],
@@ -72,6 +94,8 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         "completion_tokens": 0,
         "model_calls": 0,
         "memory_ids": [h.memory.id for h in hits],
+        "tainted": tainted,
+        "verdicts": {},
     }
 
 
@@ -91,6 +115,7 @@ async def think(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
     """Call the model with the tool schemas (none once the step budget is spent)."""
     deps = runtime.context
     out_of_steps = state.get("steps", 0) >= deps.max_tool_steps
+    started = time.perf_counter()
     completion = await deps.llm.chat(
         state["messages"],
         tools=None if out_of_steps else deps.tools.schemas(),
@@ -100,6 +125,26 @@ async def think(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         temperature=deps.temperature,
     )
     update = _usage(state, completion)
+    if deps.audit is not None:
+        detail: dict[str, Any] = {
+            "message_id": state["inbound_id"],
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "latency_ms": round((time.perf_counter() - started) * 1000),
+            "requests": completion.calls,
+            "tool_calls": [c.name for c in completion.tool_calls],
+            "finish_reason": completion.finish_reason,
+        }
+        if deps.log_prompts:
+            detail["prompt"] = state["messages"]
+            detail["reply"] = completion.content
+        await deps.audit.append(
+            actor="agent",
+            action="model_call",
+            user_id=state["user_id"],
+            target=completion.model,
+            detail=detail,
+        )
     if completion.tool_calls and not out_of_steps:
         assistant = {
             "role": "assistant",
@@ -123,7 +168,7 @@ def _usage(state: TurnState, completion: Completion) -> dict[str, Any]:
 
 
 async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
-    """Run the tool calls of the last assistant message; results go back to the model."""
+    """Run the calls `gate` allowed; every result goes back to the model as labelled data."""
     deps = runtime.context
     last = state["messages"][-1]
     ctx = ToolContext(
@@ -138,14 +183,29 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         calendar_write=deps.calendar_write,
         channel=state.get("channel"),
         chat_id=state.get("chat_id"),
+        scopes=deps.scopes,
     )
+    verdicts = state.get("verdicts") or {}
+    tainted = bool(state.get("tainted"))
     results: list[dict[str, Any]] = []
     for call in last.get("tool_calls", []):
         fn = call["function"]
-        content = await _run_tool(deps, fn["name"], fn["arguments"], ctx)
-        results.append({"role": "tool", "tool_call_id": call["id"], "content": content})
+        tool = deps.tools.get(fn["name"])
+        verdict = verdicts.get(call["id"])
+        if deps.policy is not None and tool is not None and verdict is None:
+            # A checkpoint from before the gate existed, or a gate bug: never run unchecked.
+            verdict = {"decision": "deny", "rule": "none", "reason": "no policy decision"}
+        content, ran = await _checked_call(deps, state, fn, tool, verdict, ctx)
+        untrusted = bool(tool is not None and tool.untrusted_output and ran)
+        tainted = tainted or untrusted
+        results.append(
+            {
+                "role": "tool",
+                "tool_call_id": call["id"],
+                "content": wrap(fn["name"], content, untrusted=untrusted),
+            }
+        )
         if deps.audit is not None:
-            tool = deps.tools.get(fn["name"])
             await deps.audit.append(
                 actor="agent",
                 action="tool_call",
@@ -153,16 +213,47 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
                 target=fn["name"],
                 detail={
                     "message_id": state["inbound_id"],
-                    "risk": str(tool.risk) if tool else "unknown",
+                    "risk": tool.risk.value if tool and tool.risk else "unknown",
+                    "reads": sorted(tool.reads) if tool else [],
                     "arguments": fn["arguments"][:2000],
-                    "ok": not content.startswith("Error:"),
+                    "decision": (verdict or {}).get("decision", "allow"),
+                    "rule": (verdict or {}).get("rule", ""),
+                    "ran": ran,
+                    "ok": ran and not content.startswith("Error:"),
+                    "untrusted_output": untrusted,
                 },
             )
     return {
         "messages": [*state["messages"], *results],
         "steps": state.get("steps", 0) + 1,
         "pending_calls": False,
+        "tainted": tainted,
+        "verdicts": {},
     }
+
+
+async def _checked_call(
+    deps: TurnDeps,
+    state: TurnState,
+    fn: dict[str, Any],
+    tool: Tool[Any] | None,
+    verdict: dict[str, Any] | None,
+    ctx: ToolContext,
+) -> tuple[str, bool]:
+    """The result text, and whether the tool actually ran."""
+    if verdict is not None and verdict["decision"] != Decision.ALLOW:
+        return f"Error: not done — {verdict['reason']}.", False
+    if tool is not None and deps.tool_limit is not None:
+        limited = deps.tool_limit.hit(state["user_id"])
+        if limited is not None:
+            minutes = max(1, round(limited.retry_after / 60))
+            return (
+                f"Error: not done — the user's limit of {limited.limit} tool calls per hour "
+                f"is reached (next one in about {minutes} min). Tell the user.",
+                False,
+            )
+    content = await _run_tool(deps, fn["name"], fn["arguments"], ctx)
+    return content, tool is not None
 
 
 async def _run_tool(deps: TurnDeps, name: str, raw_arguments: str, ctx: ToolContext) -> str:

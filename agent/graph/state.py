@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from agent.llm import LLMClient
+from agent.policy.engine import PolicyEngine
+from agent.policy.limits import RateLimiter
 from automation.calendar import CalendarService
 from automation.scheduler.reminders import ReminderService
 from automation.tools import ToolRegistry
+from automation.tools.scopes import DataScopes
+from memory.approvals import ApprovalStore
 from memory.audit import AuditLog
 from memory.conversations import ConversationStore
 from memory.db import Database
@@ -38,6 +42,10 @@ class TurnState(TypedDict, total=False):
     completion_tokens: int
     model_calls: int
     memory_ids: list[int]
+    tainted: bool
+    """Untrusted content (a web page, an invite) entered this turn: writes must ask."""
+    verdicts: dict[str, dict[str, Any]]
+    """The policy's verdict per tool call id of the pending assistant message."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,4 +71,12 @@ class TurnDeps:
     """Whose calendar `calendar` is (the owner's); nobody else's turns see it."""
     calendar_write: bool = False
     audit: AuditLog | None = None
-    """Where every tool call is recorded."""
+    """Where every tool call, data read and model call is recorded."""
+    policy: PolicyEngine | None = None
+    """Decides every tool call (None only in tests of the bare graph)."""
+    approvals: ApprovalStore | None = None
+    tool_limit: RateLimiter | None = None
+    """Tool calls per user per hour."""
+    scopes: DataScopes = field(default_factory=DataScopes)
+    log_prompts: bool = False
+    """Store full prompts in the audit trail (policy.yaml audit.log_prompts)."""

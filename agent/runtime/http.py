@@ -1,4 +1,5 @@
-"""The HTTP app: `GET /healthz` (JSON status) and `GET /metrics` (Prometheus), under uvicorn."""
+"""The HTTP app under uvicorn: `GET /healthz` (JSON status), `GET /metrics` (Prometheus) and
+the approvals API (agent/runtime/approvals_api.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from agent.runtime.approvals_api import approval_routes
 
 if TYPE_CHECKING:
     from agent.runtime.service import Runtime
@@ -63,7 +66,9 @@ def create_app(runtime: Runtime) -> Starlette:
         runtime.metrics.queue_depth.set(runtime.queue_depth)
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)])
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/metrics", metrics), *approval_routes(runtime)]
+    )
 
 
 class _Server(uvicorn.Server):

@@ -102,6 +102,37 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "I can only read text messages for now.",
         "zh": "我目前只能读文字消息。",
     },
+    "approval_request": {
+        "en": "🔐 May I do this?\n{what}\nWhy I ask: {reason}.\nThis request expires at {expires}.",
+        "zh": "🔐 需要你确认：\n{what}\n为什么要确认：{reason}。\n此请求将于 {expires} 过期。",
+    },
+    "approve": {"en": "✅ Approve", "zh": "✅ 批准"},
+    "reject": {"en": "❌ Reject", "zh": "❌ 拒绝"},
+    "always": {"en": "Always allow this", "zh": "以后都允许"},
+    "approved": {"en": "✅ Approved — doing it now.", "zh": "✅ 已批准——正在执行。"},
+    "approved_always": {
+        "en": "✅ Approved, and allowed from now on (undo: dadang policy grants).",
+        "zh": "✅ 已批准，以后也允许（撤销：dadang policy grants）。",
+    },
+    "rejected": {"en": "❌ Rejected — not done.", "zh": "❌ 已拒绝——不会执行。"},
+    "expired": {
+        "en": "⌛ Expired without an answer — not done.",
+        "zh": "⌛ 已过期未确认——不会执行。",
+    },
+    "approval_stale": {
+        "en": "This request was already answered ({status}).",
+        "zh": "这个请求已经处理过了（{status}）。",
+    },
+    "approval_unknown": {
+        "en": "This request does not exist or is not yours.",
+        "zh": "这个请求不存在，或不属于你。",
+    },
+    "rate_limited": {
+        "en": "You're sending messages faster than I can take them (limit {limit} per minute). "
+        "Please wait {seconds} s; messages sent meanwhile are not answered.",
+        "zh": "消息发得太快了（每分钟上限 {limit} 条）。请等 {seconds} 秒；"
+        "在此期间发送的消息不会被回复。",
+    },
 }
 
 

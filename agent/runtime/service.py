@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from agent.graph.builder import build_graph, open_checkpointer
@@ -18,6 +20,10 @@ from agent.graph.state import TurnDeps
 from agent.llm import LLMClient
 from agent.memory_setup import build_memory
 from agent.metrics import Metrics
+from agent.policy.approvals import ApprovalDesk
+from agent.policy.engine import PolicyEngine
+from agent.policy.limits import Limited, RateLimiter
+from agent.policy.rules import Policy
 from agent.proactive.controls import ProactiveControls
 from agent.proactive.service import Proactivity
 from agent.reflect import Reflector
@@ -32,9 +38,11 @@ from automation.tools.builtin import register as register_builtin_tools
 from automation.tools.calendar_tools import register_calendar_tools
 from connectors.base import Admission, Connector, InboundMessage
 from memory import segment
+from memory.approvals import ApprovalStore
 from memory.audit import AuditLog
-from memory.conversations import ConversationStore
+from memory.conversations import ConversationStore, InboundRecord
 from memory.db import Database, open_database
+from memory.grants import GrantStore
 from memory.identities import IdentityStore
 from memory.models import MessageStatus
 from memory.outbox import OutboxEntry, OutboxStore
@@ -45,6 +53,7 @@ log = logging.getLogger(__name__)
 
 _KNOWN_COMMANDS = frozenset({"start", "help", "memory", "pause", "resume"})
 _PRUNE_EVERY = 30.0
+_APPROVALS_EVERY = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +95,12 @@ class Runtime:
         self._memory_task: asyncio.Task[None] | None = None
         self.tools = ToolRegistry()
         register_builtin_tools(self.tools)
+        # A broken policy file stops the start here, with the line to fix (fail closed).
+        self.policy = Policy.load(settings.home, create=True)
+        self.audit = AuditLog(db)
+        self.grants = GrantStore(db, self.audit)
+        self.message_limit = RateLimiter(limit=settings.rate_messages_per_minute, window=60.0)
+        self._limit_told: dict[int, float] = {}
         self.health = ModelHealth(self.llm)
         self.delivery = OutboxDelivery(self.stores.outbox, self.connectors, self.metrics)
         push = frozenset(self.connectors) - {"cli"} or frozenset(self.connectors)
@@ -105,9 +120,20 @@ class Runtime:
         self._queues: ConversationQueues | None = None
         self._started_connectors: list[Connector] = []
         self.connector_errors: dict[str, str] = {}
-        self._identity_cache: dict[tuple[str, str], int] = {}
         self._runner: TurnRunner | None = None
         self._janitor: asyncio.Task[None] | None = None
+        self._approval_loop: asyncio.Task[None] | None = None
+        self.approvals = ApprovalDesk(
+            ApprovalStore(db, self.audit),
+            conversations=self.stores.conversations,
+            outbox=self.stores.outbox,
+            connectors=self.connectors,
+            deliver=self._deliver_entry,
+            requeue=self._requeue,
+            memory=self.memory,
+            expire_after=timedelta(minutes=self.policy.rules.approvals.expire_minutes),
+            timezone=self._timezone,
+        )
 
     async def start(self) -> None:
         """Open the checkpointer, recover unfinished work, start delivery and the connectors."""
@@ -132,8 +158,14 @@ class Runtime:
             calendar=self.proactive.calendar,
             calendar_user=owner.id,
             calendar_write=self.settings.calendar_write,
-            audit=AuditLog(self.stores.db),
+            audit=self.audit,
+            policy=PolicyEngine(self.policy, self.grants),
+            approvals=self.approvals.store,
+            tool_limit=RateLimiter(limit=self.settings.rate_tool_calls_per_hour, window=3600.0),
+            scopes=self.policy.scopes,
+            log_prompts=self.policy.rules.audit.log_prompts,
         )
+        await self.grants.record_policy(self.policy.digest, self.policy.text, source="service")
         if self.settings.memory_reflect:
             self.reflector = Reflector(
                 llm=self.llm,
@@ -156,6 +188,7 @@ class Runtime:
             default_timezone=self.settings.timezone,
             deliver=self.delivery.submit,
             reflect=self.reflector.submit if self.reflector else None,
+            approvals=self.approvals,
         )
         self._runner = runner
         self._queues = ConversationQueues(runner, max_concurrent=self.settings.max_concurrent_turns)
@@ -174,6 +207,9 @@ class Runtime:
         for record in pending:
             self._queues.submit(record)
         self._update_depth()
+        # Turns whose approval was decided while the service was down continue now.
+        await self.approvals.tick()
+        self._approval_loop = asyncio.create_task(self._tick_approvals(), name="approvals")
         for connector in self.connectors.values():
             try:
                 await connector.start(self.submit)
@@ -204,10 +240,11 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._memory_task
         await self.memory.close()
-        if self._janitor is not None:
-            self._janitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._janitor
+        for task in (self._janitor, self._approval_loop):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._runner is not None:
             await self._runner.prune_checkpoints()
         for connector in reversed(self._started_connectors):
@@ -244,6 +281,19 @@ class Runtime:
                 # An index write failed (embeddings endpoint down?): catch up from the database.
                 await self.memory.repair()
 
+    async def _tick_approvals(self) -> None:
+        while True:
+            await asyncio.sleep(_APPROVALS_EVERY)
+            try:
+                await self.approvals.tick()
+            except Exception:
+                log.exception("expiring or resuming approvals failed; will retry")
+
+    def _requeue(self, record: InboundRecord) -> None:
+        if self._queues is not None:
+            self._queues.submit(record)
+            self._update_depth()
+
     @property
     def queue_depth(self) -> int:
         """Messages waiting or in progress."""
@@ -279,6 +329,9 @@ class Runtime:
         if message.command in _KNOWN_COMMANDS or message.command == "unsupported":
             key = message.command or "unsupported"
             return await self._notice(message, user_id, reply(key, language))
+        limited = self.message_limit.hit(user_id)
+        if limited is not None:
+            return await self._rate_limited(message, user_id, language, limited)
         if len(message.text) > self.settings.max_inbound_chars:
             return await self._notice(
                 message,
@@ -312,6 +365,8 @@ class Runtime:
         if user_id is None:  # strangers' presses do nothing (and start no pairing)
             await connector.answer_callback(message.callback.id)
             return Admission.REFUSED
+        if await self.approvals.press(message, user_id, connector):
+            return Admission.HANDLED
         tz = await self._timezone(user_id)
         await self.controls.press(message, user_id, tz, connector)
         return Admission.HANDLED
@@ -347,15 +402,15 @@ class Runtime:
         return reply("memory_list", language, count=len(records)) + "\n" + "\n".join(lines)
 
     async def _resolve_user(self, message: InboundMessage) -> int | None:
-        key = (message.channel, message.external_user_id)
-        cached = self._identity_cache.get(key)
-        if cached is not None:
-            return cached
-        found = await self._lookup_user(message)
-        if found is not None:
-            # Identities are only ever added, so a found one can be kept for the process.
-            self._identity_cache[key] = found
-        return found
+        """The user behind the sender, read from the database on every message (no cache).
+
+        `dadang pair revoke` removes identities from another process, and a revoked person must
+        be refused from their very next message. A TTL cache would leave a window in which they
+        are still admitted and would save one lookup on a unique index (well under a
+        millisecond on SQLite, one round trip on PostgreSQL) per message that then costs a
+        model turn of seconds, so there is none.
+        """
+        return await self._lookup_user(message)
 
     async def _lookup_user(self, message: InboundMessage) -> int | None:
         found = await self.stores.identities.user_for(message.channel, message.external_user_id)
@@ -422,6 +477,31 @@ class Runtime:
         )
         self.delivery.submit(item, channel=message.channel, chat_id=message.chat_id)
         return Admission.HANDLED
+
+    async def _rate_limited(
+        self, message: InboundMessage, user_id: int, language: str, limited: Limited
+    ) -> Admission:
+        """Refuse a message over the limit: told once per window, then stored silently."""
+        now = time.monotonic()
+        if now - self._limit_told.get(user_id, -limited.window) < limited.window:
+            record = await self.stores.conversations.record_inbound(
+                user_id=user_id,
+                channel=message.channel,
+                chat_id=message.chat_id,
+                text=message.text[: self.settings.max_inbound_chars] or "(empty)",
+                channel_message_id=message.channel_message_id,
+                status=MessageStatus.REJECTED,
+            )
+            return Admission.DUPLICATE if record is None else Admission.REFUSED
+        self._limit_told[user_id] = now
+        self.metrics.errors.labels(kind="rate_limited").inc()
+        text = reply(
+            "rate_limited",
+            language,
+            limit=limited.limit,
+            seconds=max(1, round(limited.retry_after)),
+        )
+        return await self._notice(message, user_id, text)
 
     async def notify_paired(self, *, channel: str, chat_id: str, language: str = "en") -> None:
         """Tell a newly admitted user they can talk now."""

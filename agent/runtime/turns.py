@@ -10,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
 
 from agent.graph.builder import TurnGraph, thread_id
 from agent.graph.state import TurnDeps, TurnState
 from agent.llm import ModelError, ModelRequestError, ModelUnavailable
 from agent.metrics import Metrics
+from agent.policy.approvals import ApprovalDesk
 from agent.runtime.health import ModelHealth
 from agent.runtime.replies import language_of, reply
 from connectors.base import Connector
@@ -47,6 +49,8 @@ class TurnRunner:
     """`OutboxDelivery.submit`: hands a committed outbox row to the sender."""
     reflect: Callable[[int], None] | None = None
     """`Reflector.submit` when memory extraction is on."""
+    approvals: ApprovalDesk | None = None
+    """Where a turn paused by the policy goes to ask its user."""
 
     def __post_init__(self) -> None:
         # Conversations told "the model is unavailable" during the current outage: told once.
@@ -102,13 +106,16 @@ class TurnRunner:
             "timezone": timezone,
             "text": record.text,
         }
-        thread = thread_id(record.conversation_id)
+        thread = thread_id(record.message_id)
         self._prunable.discard(thread)
         config: RunnableConfig = {"configurable": {"thread_id": thread}}
+        # A turn that paused for an approval continues from its checkpoint, not from scratch.
+        snapshot = await self.graph.aget_state(config)
+        start: TurnState | Command[bool] = Command(resume=True) if snapshot.interrupts else state
         typing = asyncio.create_task(self._typing(record))
         try:
             result = await self.graph.ainvoke(
-                state,
+                start,
                 config,
                 context=self.deps,
                 durability="exit",
@@ -118,6 +125,12 @@ class TurnRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await typing
         self.health.mark_up()
+        interrupts = result.get("__interrupt__")
+        if interrupts:
+            if self.approvals is None:
+                raise RuntimeError("the policy asked for an approval but no desk is wired")
+            await self.approvals.open(record, interrupts[0].value)
+            return
         entry = await self.conversations.complete(
             record,
             reply=str(result.get("reply") or ""),

@@ -7,7 +7,7 @@ sees `schemas()`, sorted by name so the prompt prefix stays stable for vLLM's pr
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from automation.calendar import CalendarService
 from automation.scheduler.reminders import ReminderService
+from automation.tools.scopes import DataScopes
 from memory.db import Database
 from memory.service import MemoryService
 
@@ -28,6 +29,10 @@ class RiskLevel(StrEnum):
     IRREVERSIBLE = "irreversible"
     EXTERNAL_SEND = "external-send"
     PAYMENT = "payment"
+
+
+NETWORK_READS = frozenset({"web", "api"})
+"""`Tool.reads` scopes that contact a host named by the call (its `target`)."""
 
 
 class ToolError(Exception):
@@ -55,6 +60,8 @@ class ToolContext:
     channel: str | None = None
     chat_id: str | None = None
     """The chat the request came from, where reminders are delivered by default."""
+    scopes: DataScopes = field(default_factory=DataScopes)
+    """What the policy lets the agent read (memory kinds, calendars, sites, API hosts)."""
 
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
@@ -66,7 +73,20 @@ class Tool(abc.ABC, Generic[ArgsT]):
     name: ClassVar[str]
     description: ClassVar[str]
     args_model: type[ArgsT]
-    risk: ClassVar[RiskLevel] = RiskLevel.READ
+    risk: ClassVar[RiskLevel | None] = None
+    """None: undeclared, and the policy's `unknown_tool` rule applies (ask by default)."""
+    untrusted_output: ClassVar[bool] = False
+    """True when results carry third-party text (web pages, emails, invites): after reading it,
+    the policy makes every write or send in the turn ask the user first."""
+    reads: ClassVar[frozenset[str]] = frozenset()
+    """The data scopes a call reads (`memory`, `calendar`, `web`, …), recorded in the audit."""
+
+    def target(self, arguments: dict[str, Any]) -> str:
+        """What a call acts on (a host, a reminder id), shown in approvals and the audit.
+
+        Best effort on raw arguments: it runs before validation, so it must not raise.
+        """
+        return ""
 
     @abc.abstractmethod
     async def run(self, args: ArgsT, ctx: ToolContext) -> str:

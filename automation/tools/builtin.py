@@ -11,6 +11,7 @@ from automation.tools.reminders import (
     ListReminders,
     UpdateReminder,
 )
+from automation.tools.web import WebRead
 
 
 def register(registry: ToolRegistry) -> None:
@@ -27,3 +28,4 @@ def register(registry: ToolRegistry) -> None:
     registry.register(CancelReminder())
     registry.register(PauseNudges())
     registry.register(ResumeNudges())
+    registry.register(WebRead())

@@ -43,6 +43,8 @@ class CalendarEvents(Tool[EventsArgs]):
     )
     args_model = EventsArgs
     risk = RiskLevel.READ
+    untrusted_output = True
+    reads = frozenset({"calendar"})
 
     async def run(self, args: EventsArgs, ctx: ToolContext) -> str:
         calendar = _calendar(ctx)
@@ -51,6 +53,7 @@ class CalendarEvents(Tool[EventsArgs]):
         if not start < end <= start + timedelta(days=31):
             raise ToolError("end must be after start and at most 31 days later")
         view = await calendar.events_between(start, end, zone)
+        events = [e for e in view.events if ctx.scopes.allows_calendar(e.calendar)]
         lines = [
             (
                 "all day " + f"{e.start:%Y-%m-%d}"
@@ -59,11 +62,11 @@ class CalendarEvents(Tool[EventsArgs]):
             )
             + f" «{e.summary}»"
             + (f" @ «{e.location}»" if e.location else "")
-            for e in view.events
+            for e in events
         ] or ["no events"]
         lines += [
             f"CONFLICT {c.start:%Y-%m-%d %H:%M}: «{c.first.summary}» overlaps «{c.second.summary}»"
-            for c in find_conflicts(view.events)
+            for c in find_conflicts(events)
         ]
         lines += [f"calendar error: {e}" for e in view.errors]
         return "\n".join(lines)

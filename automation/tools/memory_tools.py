@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -37,6 +38,7 @@ class MemorySearch(Tool[MemorySearchArgs]):
     )
     args_model = MemorySearchArgs
     risk = RiskLevel.READ
+    reads = frozenset({"memory"})
 
     async def run(self, args: MemorySearchArgs, ctx: ToolContext) -> str:
         hits = await _memory(ctx).search(
@@ -46,6 +48,7 @@ class MemorySearch(Tool[MemorySearchArgs]):
             now=ctx.now,
             include_history=args.include_outdated,
         )
+        hits = [h for h in hits if ctx.scopes.allows_memory_kind(h.memory.kind)]
         if not hits:
             return "No matching memories."
         zone = ZoneInfo(ctx.timezone)
@@ -114,6 +117,9 @@ class MemoryForget(Tool[MemoryForgetArgs]):
     description = "Delete a memory for good (from the database, the index and future prompts)."
     args_model = MemoryForgetArgs
     risk = RiskLevel.IRREVERSIBLE
+
+    def target(self, arguments: dict[str, Any]) -> str:
+        return f"memory:{arguments.get('memory_id', '')}"
 
     async def run(self, args: MemoryForgetArgs, ctx: ToolContext) -> str:
         if not await _memory(ctx).forget(ctx.user_id, args.memory_id):

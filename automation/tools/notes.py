@@ -44,6 +44,7 @@ class ListNotes(Tool[ListNotesArgs]):
     description = "List the notes the user asked you to remember, newest first."
     args_model = ListNotesArgs
     risk = RiskLevel.READ
+    reads = frozenset({"notes"})
 
     async def run(self, args: ListNotesArgs, ctx: ToolContext) -> str:
         notes = await NoteStore(ctx.db).list(user_id=ctx.user_id, limit=args.limit)

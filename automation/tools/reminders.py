@@ -113,6 +113,7 @@ class ListReminders(Tool[ListArgs]):
     description = "List the user's upcoming reminders and recurring tasks with their ids."
     args_model = ListArgs
     risk = RiskLevel.READ
+    reads = frozenset({"reminders"})
 
     async def run(self, args: ListArgs, ctx: ToolContext) -> str:
         service = _service(ctx)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import memory.approval_models
 import memory.audit_models
 import memory.proactive_models
 import memory.secret_models  # noqa: F401  (registers the secrets table)

@@ -76,6 +76,8 @@ class BotApi:
         self._messages: dict[tuple[int | str, int], JSON] = {}
         self._chats: dict[int | str, JSON] = {}
         self._callback_ids: set[str] = set()
+        self.callback_answers: list[JSON] = []
+        """answerCallbackQuery calls as received (the notice a press showed)."""
         self._files: dict[str, JSON] = {}
         self._failures: dict[str, list[ApiError]] = {}
         self._allowed: set[str] | None = None
@@ -306,6 +308,7 @@ class BotApi:
                     "Bad Request: query is too old and response timeout expired "
                     "or query ID is invalid",
                 )
+            self.callback_answers.append(dict(p))
         return True
 
     def _m_setMyCommands(self, p: JSON) -> bool:

@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
+import memory.approval_models
 import memory.audit_models
 import memory.proactive_models
 import memory.secret_models  # noqa: F401  (registers the secrets table)

@@ -1,0 +1,1 @@
+"""The human contract: which tool calls run, ask or are refused, and what the agent may read."""

@@ -1,0 +1,203 @@
+"""`dadang pair approve|reject|revoke`: the owner's decisions, their audit rows, and their limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from agent.cli.main import app
+from memory.audit import AuditLog, AuditRecord
+from memory.db import Database, open_database
+from memory.identities import IdentityStore, Pairing
+from tests.conftest import make_settings
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.vllm import FakeVLLM
+from tests.test_cli import dadang
+
+T = TypeVar("T")
+DECISIONS = ("pairing_approved", "pairing_rejected", "pairing_revoked")
+
+
+def cli(*args: str, stdin: str | None = None) -> Result:
+    """Run `dadang ARGS` in this process (the environment decides DADANG_HOME and the database)."""
+    return CliRunner().invoke(app, list(args), input=stdin)
+
+
+def on_db(url: str, body: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `body` against the database at `url` from synchronous test code."""
+
+    async def go() -> T:
+        db = open_database(url)
+        try:
+            return await body(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def request(url: str, external_id: str, name: str) -> tuple[Pairing, bool]:
+    """A Telegram stranger writes to the bot: what `Runtime._pairing` stores."""
+    return on_db(
+        url,
+        lambda db: IdentityStore(db).request_pairing(
+            channel="telegram", external_id=external_id, chat_id=external_id, display_name=name
+        ),
+    )
+
+
+def audit_rows(url: str) -> list[AuditRecord]:
+    return on_db(url, lambda db: AuditLog(db).entries(limit=None))
+
+
+def verify(url: str) -> tuple[int, list[Any]]:
+    return on_db(url, lambda db: AuditLog(db).verify())
+
+
+def user_for(url: str, channel: str, external_id: str) -> int | None:
+    return on_db(url, lambda db: IdentityStore(db).user_for(channel, external_id))
+
+
+@pytest.fixture
+def url(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test database (SQLite and PostgreSQL), also used by every `dadang` command."""
+    monkeypatch.setenv("DADANG_DATABASE_URL", db_url)
+    return db_url
+
+
+def test_approve_reject_and_revoke_are_chained_into_the_audit_log(url: str) -> None:
+    ann, new = request(url, "7201", "Ann")
+    assert new
+    bob, _ = request(url, "7202", "Bob")
+    cy, _ = request(url, "7203", "Cy")
+    assert request(url, "7201", "Ann") == (ann, False)  # asked again: no second audit row
+
+    assert cli("pair", "approve", ann.code).exit_code == 0
+    assert cli("pair", "reject", bob.code.lower()).exit_code == 0
+    assert cli("pair", "approve", cy.code).exit_code == 0
+    ann_id = user_for(url, "telegram", "7201")
+    cy_id = user_for(url, "telegram", "7203")
+    assert ann_id is not None and cy_id is not None
+
+    by_identity = cli("pair", "revoke", "telegram:7201")
+    assert by_identity.exit_code == 0, by_identity.output
+    assert "revoked telegram:7201 (Ann)" in by_identity.stdout
+    assert f"their data stays: user {ann_id}" in by_identity.stdout
+    by_code = cli("pair", "revoke", cy.code)
+    assert by_code.exit_code == 0, by_code.output
+
+    rows = audit_rows(url)
+    assert [(r.actor, r.action, r.target, r.user_id) for r in rows] == [
+        ("system", "pairing_requested", "telegram:7201", None),
+        ("system", "pairing_requested", "telegram:7202", None),
+        ("system", "pairing_requested", "telegram:7203", None),
+        ("owner", "pairing_approved", "telegram:7201", ann_id),
+        ("owner", "pairing_rejected", "telegram:7202", None),
+        ("owner", "pairing_approved", "telegram:7203", cy_id),
+        ("owner", "pairing_revoked", "telegram:7201", ann_id),
+        ("owner", "pairing_revoked", "telegram:7203", cy_id),
+    ]
+    approved, rejected, revoked = rows[3], rows[4], rows[6]
+    assert approved.detail == {
+        "channel": "telegram",
+        "external_id": "7201",
+        "display_name": "Ann",
+        "user_id": ann_id,
+        "code": ann.code,
+    }
+    assert rejected.detail["display_name"] == "Bob" and rejected.detail["user_id"] is None
+    assert revoked.detail == approved.detail
+    assert verify(url) == (8, [])
+    assert "audit log intact: 8 rows" in cli("audit", "verify").stdout
+
+    listing = cli("pair", "list", "--all").stdout
+    assert f"{ann.code}  revoked" in listing and f"{cy.code}  revoked" in listing
+    assert f"{bob.code}  rejected" in listing
+    # Revoked people are strangers again; their user (and everything stored for it) remains.
+    assert user_for(url, "telegram", "7201") is None
+    assert on_db(url, lambda db: IdentityStore(db).get_user(ann_id)) is not None
+    again, new = request(url, "7201", "Ann")
+    assert new and again.code != ann.code
+
+
+def test_the_owners_identities_cannot_be_revoked(url: str) -> None:
+    owner = on_db(url, lambda db: IdentityStore(db).ensure_owner(name="Olga"))
+    mine, _ = request(url, "7301", "Olga on Telegram")
+    assert cli("pair", "approve", mine.code, "--as-owner").exit_code == 0
+
+    for who in ("cli:local", "telegram:7301", mine.code):
+        refused = cli("pair", "revoke", who)
+        assert refused.exit_code == 1, who
+        assert "owner's own identity and cannot be revoked" in refused.stderr
+    assert user_for(url, "cli", "local") == owner.id
+    assert user_for(url, "telegram", "7301") == owner.id
+    assert "pairing_revoked" not in [r.action for r in audit_rows(url)]
+    assert verify(url)[1] == []
+
+
+def test_revoking_someone_who_is_not_paired_is_refused(url: str) -> None:
+    pending, _ = request(url, "7401", "Pat")
+    turned_down, _ = request(url, "7402", "Rex")
+    assert cli("pair", "reject", turned_down.code).exit_code == 0
+
+    cases = {
+        "telegram:999": "telegram:999 is not paired",
+        "ZZZZZZ": "no pairing code 'ZZZZZZ'",
+        pending.code: f"`dadang pair reject {pending.code}`",
+        turned_down.code: "telegram:7402 is not paired",
+        "telegram:": "is not CHANNEL:ID",
+    }
+    for who, message in cases.items():
+        refused = cli("pair", "revoke", who)
+        assert refused.exit_code == 1, who
+        assert message in refused.stderr, refused.stderr
+    assert "pairing_revoked" not in [r.action for r in audit_rows(url)]
+    assert cli("pair", "list").stdout.startswith(f"{pending.code}  pending")
+
+
+def test_an_allow_listed_id_is_not_revoked_but_the_setting_to_change_is_named(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DADANG_TELEGRAM_ALLOWED_USERS", "1001,7501")
+    on_db(  # what the running service does on the allow-listed person's first message
+        url,
+        lambda db: IdentityStore(db).link(
+            user_id=None, channel="telegram", external_id="7501", display_name="Al"
+        ),
+    )
+    refused = cli("pair", "revoke", "telegram:7501")
+    assert refused.exit_code == 1
+    assert "DADANG_TELEGRAM_ALLOWED_USERS" in refused.stderr
+    assert user_for(url, "telegram", "7501") is not None
+
+
+async def test_a_revoked_telegram_user_is_refused_by_the_running_service_at_once(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory: Any
+) -> None:
+    stranger = 7601
+    await service_factory(make_settings(clean_environ, llm=fake_llm, tg=fake_tg))
+    env = {"DADANG_HOME": str(clean_environ)}
+    fake_tg.push_message(stranger, "hello?")
+    first_code = (await fake_tg.wait_sent(chat_id=stranger, count=1))[0]["text"].split()[-1]
+    approved = await asyncio.to_thread(dadang, "pair", "approve", first_code, env=env)
+    assert approved.returncode == 0, approved.stderr
+    await fake_tg.wait_sent(chat_id=stranger, count=2, timeout=15)  # "you're in"
+    fake_tg.push_message(stranger, "now?")
+    assert (await fake_tg.wait_sent(chat_id=stranger, count=3))[-1]["text"] == "echo: now?"
+    answered = len(fake_llm.requests)
+
+    revoked = await asyncio.to_thread(dadang, "pair", "revoke", f"telegram:{stranger}", env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    fake_tg.push_message(stranger, "still there?")
+    prompt = (await fake_tg.wait_sent(chat_id=stranger, count=4))[-1]["text"]
+    assert "dadang pair approve" in prompt  # back to the pairing flow, with a new code
+    assert prompt.split()[-1] != first_code
+    await asyncio.sleep(0.5)
+    assert len(fake_llm.requests) == answered  # the model never saw the revoked person again
+    assert len(fake_tg.sent_to(stranger)) == 4
