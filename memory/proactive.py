@@ -7,7 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from memory.audit import AuditLog
 from memory.db import Database
 from memory.models import OutboxItem, OutboxStatus
 from memory.outbox import OutboxEntry
@@ -61,6 +63,20 @@ class ProactiveStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._audit = AuditLog(db)
+
+    async def _audited(
+        self, conn: AsyncConnection, *, user_id: int, source: str, detail: dict[str, object]
+    ) -> None:
+        # Every decision to speak up or stay silent is part of the trail, in its transaction.
+        await self._audit.append(
+            actor="agent",
+            action="proactive_decision",
+            user_id=user_id,
+            target=source,
+            detail=detail,
+            conn=conn,
+        )
 
     async def log(
         self,
@@ -96,7 +112,22 @@ class ProactiveStore:
             .returning(ProactiveLogEntry.id)
         )
         async with self._db.engine.begin() as conn:
-            return int((await conn.execute(statement)).scalar_one())
+            entry_id = int((await conn.execute(statement)).scalar_one())
+            await self._audited(
+                conn,
+                user_id=user_id,
+                source=source,
+                detail={
+                    "decision": decision,
+                    "reason": reason[:500],
+                    "ref": ref,
+                    "text": (text or "")[:500],
+                    "model_calls": model_calls,
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                },
+            )
+            return entry_id
 
     async def record_sent(
         self,
@@ -152,6 +183,21 @@ class ProactiveStore:
                     }
                     for i, ref in enumerate(refs or [None])
                 ],
+            )
+            await self._audited(
+                conn,
+                user_id=user_id,
+                source=source,
+                detail={
+                    "decision": ProactiveDecision.SENT.value,
+                    "reason": reason[:500],
+                    "refs": refs,
+                    "text": text[:500],
+                    "outbox_id": outbox_id,
+                    "model_calls": calls,
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                },
             )
         return OutboxEntry(
             id=outbox_id,

@@ -54,6 +54,16 @@ async def gate(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         if tool is None:
             continue  # `act` tells the model the tool does not exist
         target = target_of(tool, loose_arguments(fn["arguments"]))
+        # A request this call already had is final: a grant or a policy edit made while it
+        # waited must not overturn the user's explicit "no" (nor turn a "yes" into a new ask).
+        asked = (
+            await deps.approvals.find(state["inbound_id"], call["id"])
+            if deps.approvals is not None
+            else None
+        )
+        if asked is not None and asked.status != PENDING:
+            verdicts[call["id"]] = _settled(asked).as_dict()
+            continue
         verdict = await deps.policy.decide(
             user_id=state["user_id"],
             name=fn["name"],
@@ -98,6 +108,11 @@ async def _wait_for_user(
         # that does not settle this call's row leads to the next interrupt, which pauses again.
         interrupt(payload)
     assert record is not None
+    return _settled(record)
+
+
+def _settled(record: ApprovalRecord) -> Verdict:
+    """The verdict a decided request stands for."""
     rule = f"approval#{record.id}"
     if record.status == APPROVED:
         return Verdict(decision=Decision.ALLOW, rule=rule, reason="the user approved it")
