@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.llm import LLMClient, ModelError, ModelUnavailable
+from agent.llm import Completion, LLMClient, ModelError, ModelUnavailable
 from agent.runtime.health import ModelHealth
+from memory.audit import AuditLog
 from memory.conversations import ConversationStore
 from memory.memories import MemoryRecord, NewMemory
 from memory.models import MemoryKind
@@ -148,8 +149,10 @@ class Reflector:
         timezone: str,
         keep_recent: int = 20,
         concurrency: int = 2,
+        audit: AuditLog | None = None,
     ) -> None:
         self._llm = llm
+        self._audit = audit
         self._health = health
         self._memory = memory
         self._conversations = conversations
@@ -219,6 +222,7 @@ class Reflector:
             completion = await self._llm.chat(
                 messages, thinking=False, stream=False, max_tokens=1000, temperature=0.0
             )
+            await self._audit_call(exchange.user_id, "reflection", message_id, completion)
             try:
                 ops = parse(completion.content, shown)
                 break
@@ -345,12 +349,34 @@ class Reflector:
         except ModelError as exc:
             log.warning("summarising conversation %s failed: %s", exchange.conversation_id, exc)
             return
+        await self._audit_call(exchange.user_id, "summary", exchange.message_id, completion)
         if completion.content.strip():
             await self._conversations.set_summary(
                 exchange.conversation_id,
                 summary=completion.content.strip(),
                 upto_message_id=old[-1][0],
             )
+
+    async def _audit_call(
+        self, user_id: int, purpose: str, message_id: int, completion: Completion
+    ) -> None:
+        # Off the hot path, but still a model call that read the user's data: it is audited.
+        if self._audit is None:
+            return
+        await self._audit.append(
+            actor="agent",
+            action="model_call",
+            user_id=user_id,
+            target=completion.model,
+            detail={
+                "purpose": purpose,
+                "message_id": message_id,
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "latency_ms": round(completion.latency * 1000),
+                "requests": completion.calls,
+            },
+        )
 
 
 def _normalise(text: str) -> str:

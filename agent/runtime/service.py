@@ -175,6 +175,7 @@ class Runtime:
                 reflections=self.reflections,
                 timezone=self.settings.timezone,
                 keep_recent=self.settings.history_messages,
+                audit=self.audit,
             )
         runner = TurnRunner(
             graph=graph,
