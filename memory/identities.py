@@ -3,6 +3,10 @@
 Unknown chat users get no agent access until the owner approves their pairing code; this module
 holds the records, the runtime decides who is allowed. Every pairing request and every owner's
 decision (approve, reject, revoke) is chained into the audit log in the transaction that makes it.
+
+Revoking marks the identity (`revoked_at`) instead of deleting it: a revoked identity resolves to
+nobody, and approving the same person again re-activates it, so they return to their own user
+and data rather than to a new, empty user whose chat would still hold the old conversation.
 """
 
 from __future__ import annotations
@@ -10,15 +14,16 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory.audit import AuditLog
 from memory.db import Database
 from memory.errors import StorageError
-from memory.models import ChannelIdentity, PairingRequest, PairingStatus, User
+from memory.models import ChannelIdentity, Conversation, PairingRequest, PairingStatus, User
 from memory.types import utcnow
 
 # No 0/O, 1/I/L: codes are read aloud and typed by the owner.
@@ -49,11 +54,18 @@ class Pairing:
     status: str
     created_at: datetime
     user_id: int | None = None
+    readmitted: bool = False
+    """The approval re-activated a revoked identity for its earlier user, with their data."""
+    previous_user_id: int | None = None
+    """For an approval of a revoked identity: the user it belonged to (differs from `user_id`
+    when `--as-owner` moved the identity, and the chat's conversation, to the owner)."""
+    revoked_at: datetime | None = None
+    """For an approval of a revoked identity: when it had been revoked."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Revoked:
-    """An identity link the owner removed; the user it pointed to keeps all their data."""
+    """An identity the owner revoked; the user it points to keeps all their data."""
 
     channel: str
     external_id: str
@@ -103,11 +115,13 @@ class IdentityStore:
             return user
 
     async def user_for(self, channel: str, external_id: str) -> int | None:
-        """The user behind an identity, or None for a stranger."""
+        """The user behind an identity, or None for a stranger (or a revoked identity)."""
         async with self._db.engine.connect() as conn:
             return await conn.scalar(
                 select(ChannelIdentity.user_id).where(
-                    ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+                    ChannelIdentity.channel == channel,
+                    ChannelIdentity.external_id == external_id,
+                    ChannelIdentity.revoked_at.is_(None),
                 )
             )
 
@@ -134,12 +148,37 @@ class IdentityStore:
     ) -> int:
         """Attach an identity to `user_id`, or to a new user when None; returns the user id.
 
-        Idempotent: linking an identity that exists returns its current user.
+        Idempotent: linking an identity that exists returns its current user. Linking a revoked
+        identity (the owner allow-listed the person after revoking them) re-admits it, audited
+        like an approval: to its earlier user when `user_id` is None, else moved to `user_id`.
         """
         async with self._db.sessions() as session:
             found = await self._identity_user(session, channel, external_id)
             if found is not None:
                 return found
+            identity = await self._identity(session, channel, external_id)
+            if identity is not None:
+                readmitted = await self._readmit(session, identity, user_id=user_id)
+                if readmitted is None:  # re-admitted concurrently
+                    found = await self._identity_user(session, channel, external_id)
+                    assert found is not None
+                    return found
+                subject = Revoked(
+                    channel=channel,
+                    external_id=external_id,
+                    display_name=identity.display_name or display_name,
+                    user_id=readmitted,
+                    code=None,
+                )
+                await self._audit(
+                    session,
+                    "system",
+                    "pairing_approved",
+                    subject,
+                    _readmission(identity.user_id, readmitted, via="telegram_allowed_users"),
+                )
+                await session.commit()
+                return readmitted
             user_id = await self._add_identity(
                 session,
                 user_id=user_id,
@@ -181,11 +220,66 @@ class IdentityStore:
 
     @staticmethod
     async def _identity_user(session: AsyncSession, channel: str, external_id: str) -> int | None:
+        """The user of an active identity (a revoked one resolves to nobody)."""
         return await session.scalar(
             select(ChannelIdentity.user_id).where(
+                ChannelIdentity.channel == channel,
+                ChannelIdentity.external_id == external_id,
+                ChannelIdentity.revoked_at.is_(None),
+            )
+        )
+
+    @staticmethod
+    async def _identity(
+        session: AsyncSession, channel: str, external_id: str
+    ) -> ChannelIdentity | None:
+        """The identity row, active or revoked."""
+        return await session.scalar(
+            select(ChannelIdentity).where(
                 ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
             )
         )
+
+    @staticmethod
+    async def _readmit(
+        session: AsyncSession, identity: ChannelIdentity, *, user_id: int | None
+    ) -> int | None:
+        """Re-activate a revoked identity; returns its user, None if it was re-admitted already.
+
+        With `user_id` None (or the earlier user) the person returns to their own user and data.
+        With another user (`--as-owner`) the identity moves there, and so do the earlier user's
+        conversations in this person's chats: a chat has one conversation, keyed by channel and
+        chat id (and cached by the running service), so leaving it with the earlier user would
+        make the new user's turns read and write the earlier user's history. Everything else
+        (memories, notes, reminders, secrets) stays with the earlier user.
+        """
+        target = identity.user_id if user_id is None else user_id
+        conn = await session.connection()
+        changed = await conn.execute(
+            update(ChannelIdentity)
+            .where(ChannelIdentity.id == identity.id, ChannelIdentity.revoked_at.is_not(None))
+            .values(revoked_at=None, user_id=target)
+        )
+        if changed.rowcount != 1:
+            return None
+        if target != identity.user_id:
+            asked_from = select(PairingRequest.chat_id).where(
+                PairingRequest.channel == identity.channel,
+                PairingRequest.external_id == identity.external_id,
+            )
+            # A private chat's id is the person's id on Telegram; other chats are the ones
+            # they asked for pairing from.
+            chats = {identity.external_id, *(await session.scalars(asked_from))}
+            await conn.execute(
+                update(Conversation)
+                .where(
+                    Conversation.user_id == identity.user_id,
+                    Conversation.channel == identity.channel,
+                    Conversation.chat_id.in_(chats),
+                )
+                .values(user_id=target)
+            )
+        return target
 
     async def request_pairing(
         self, *, channel: str, external_id: str, chat_id: str, display_name: str | None
@@ -271,26 +365,48 @@ class IdentityStore:
             )
             if changed.rowcount != 1:
                 return None  # a concurrent `dadang pair approve|reject` decided first
-            linked: int | None = None
+            decided = replace(_pairing(row), status=status)
+            extra: dict[str, Any] = {}
             if status == PairingStatus.APPROVED:
-                linked = await self._identity_user(session, row.channel, row.external_id)
-                if linked is None:
-                    linked = await self._add_identity(
-                        session,
-                        user_id=user_id,
-                        channel=row.channel,
-                        external_id=row.external_id,
-                        display_name=row.display_name,
-                    )
-            decided = replace(_pairing(row), status=status, user_id=linked)
-            await self._audit(session, "owner", f"pairing_{status}", decided)
+                decided, extra = await self._admit(session, decided, user_id)
+            await self._audit(session, "owner", f"pairing_{status}", decided, extra)
             await session.commit()
             return decided
 
-    async def revoke(self, channel: str, external_id: str) -> Revoked | None:
-        """Unlink an identity so its person is a stranger again; None if nobody is linked there.
+    async def _admit(
+        self, session: AsyncSession, decided: Pairing, user_id: int | None
+    ) -> tuple[Pairing, dict[str, Any]]:
+        """Link an approved request's identity: new, already active, or re-admitted if revoked."""
+        identity = await self._identity(session, decided.channel, decided.external_id)
+        if identity is None:
+            linked = await self._add_identity(
+                session,
+                user_id=user_id,
+                channel=decided.channel,
+                external_id=decided.external_id,
+                display_name=decided.display_name,
+            )
+            return replace(decided, user_id=linked), {}
+        if identity.revoked_at is None:  # linked meanwhile (allow-listed): join that link
+            return replace(decided, user_id=identity.user_id), {}
+        readmitted = await self._readmit(session, identity, user_id=user_id)
+        if readmitted is None:  # re-admitted concurrently (allow-list): join that link
+            joined = await self._identity_user(session, decided.channel, decided.external_id)
+            return replace(decided, user_id=joined), {}
+        decided = replace(
+            decided,
+            user_id=readmitted,
+            readmitted=readmitted == identity.user_id,
+            previous_user_id=identity.user_id,
+            revoked_at=identity.revoked_at,
+        )
+        return decided, _readmission(identity.user_id, readmitted)
 
-        The user and everything stored for them stay; an approved pairing request for the
+    async def revoke(self, channel: str, external_id: str) -> Revoked | None:
+        """Revoke an identity so its person is a stranger again; None if nobody is linked there.
+
+        The identity is marked, not deleted: the user and everything stored for them stay, and
+        approving the person again re-admits them to it. An approved pairing request for the
         identity is marked revoked, so the person's next message starts a new request.
 
         Raises:
@@ -299,7 +415,9 @@ class IdentityStore:
         async with self._db.sessions() as session:
             identity = await session.scalar(
                 select(ChannelIdentity).where(
-                    ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+                    ChannelIdentity.channel == channel,
+                    ChannelIdentity.external_id == external_id,
+                    ChannelIdentity.revoked_at.is_(None),
                 )
             )
             if identity is None:
@@ -310,7 +428,13 @@ class IdentityStore:
                     f"{channel}:{external_id} is the owner's own identity and cannot be revoked"
                 )
             conn = await session.connection()
-            await conn.execute(delete(ChannelIdentity).where(ChannelIdentity.id == identity.id))
+            changed = await conn.execute(
+                update(ChannelIdentity)
+                .where(ChannelIdentity.id == identity.id, ChannelIdentity.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            if changed.rowcount != 1:
+                return None  # a concurrent `dadang pair revoke` was first
             approved = (
                 await session.scalars(
                     select(PairingRequest)
@@ -341,9 +465,14 @@ class IdentityStore:
             return revoked
 
     async def _audit(
-        self, session: AsyncSession, actor: str, action: str, subject: Pairing | Revoked
+        self,
+        session: AsyncSession,
+        actor: str,
+        action: str,
+        subject: Pairing | Revoked,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """Chain an audit row for `subject` inside the session's transaction."""
+        """Chain an audit row for `subject` (plus `extra` detail) in the session's transaction."""
         await self.audit.append(
             actor=actor,
             action=action,
@@ -355,9 +484,17 @@ class IdentityStore:
                 "display_name": subject.display_name,
                 "user_id": subject.user_id,
                 "code": subject.code,
+                **(extra or {}),
             },
             conn=await session.connection(),
         )
+
+
+def _readmission(previous: int, linked: int, **extra: Any) -> dict[str, Any]:
+    """Audit detail of an approval that re-activated a revoked identity."""
+    if linked == previous:
+        return {"readmitted": True, **extra}
+    return {"readmitted": False, "previous_user_id": previous, **extra}
 
 
 def _new_code() -> str:

@@ -77,6 +77,12 @@ class ChannelIdentity(Base):
     """The user's id on that channel."""
     display_name: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    """When the owner took this access back (`dadang pair revoke`); None while it is active.
+
+    A revoked identity resolves to nobody and nothing is sent to it unasked; the row is kept so
+    approving the person again re-admits them to their earlier user and data.
+    """
 
 
 class PairingRequest(Base):

@@ -3,6 +3,9 @@
 Firing is exactly-once per (job, scheduled time): the `job_runs` row, the reminder's new state and
 the outbox row commit together, so a repeated firing (crash after the commit, two leaders for a
 moment) finds the run already recorded and sends nothing.
+
+A firing for a person whose access the owner revoked is recorded with the outcome `revoked` and
+sends nothing; the reminder itself stays (see `agent.proactive.firing`).
 """
 
 from __future__ import annotations
@@ -31,9 +34,12 @@ from memory.db import Database
 from memory.models import ChannelIdentity, Conversation, Message, OutboxItem, OutboxStatus
 from memory.outbox import OutboxEntry
 from memory.proactive_models import JobRun, Reminder, ReminderStatus
+from memory.signals import reach_of
 from memory.types import UTCDateTime, utcnow
 
 JOB_PREFIX = "reminder:"
+REVOKED = "revoked"
+"""`job_runs.outcome` of a firing held back because the person's access was revoked."""
 # APScheduler's table, named without importing APScheduler into the memory layer.
 _JOBS = table("apscheduler_jobs", column("id", String))
 _COLUMNS = (
@@ -93,6 +99,17 @@ class Delivery:
     chat_id: str
     text: str
     buttons: list[list[tuple[str, str]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeldRun:
+    """A firing held back while the person was revoked, as `dadang pair approve` reports it."""
+
+    reminder_id: int
+    text: str
+    run_time: datetime
+    status: str
+    """The reminder's status now: `missed` for a one-off, `active` for a recurring one."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -455,6 +472,22 @@ class ReminderStore:
             return False
         return True
 
+    async def held_since(self, user_id: int, since: datetime) -> list[HeldRun]:
+        """The user's firings recorded as `revoked` since `since`, oldest first."""
+        query = (
+            select(Reminder.id, Reminder.text, JobRun.run_time, Reminder.status)
+            .join(JobRun, JobRun.job_id == literal(JOB_PREFIX) + cast(Reminder.id, String))
+            .where(
+                Reminder.user_id == user_id,
+                JobRun.outcome == REVOKED,
+                JobRun.fired_at >= since,
+            )
+            .order_by(JobRun.run_time, Reminder.id)
+        )
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [HeldRun(reminder_id=i, text=t, run_time=r, status=s) for i, t, r, s in rows]
+
     async def runs(self, job_id: str) -> list[tuple[datetime, str, float]]:
         """(scheduled time, outcome, seconds late) of a job's firings, oldest first."""
         query = (
@@ -484,24 +517,37 @@ class ReminderStore:
     async def destination(
         self, user_id: int, *, channels: frozenset[str]
     ) -> tuple[str, str] | None:
-        """Where to reach a user unasked: the chat they last wrote from, on a push channel."""
-        latest = (
-            select(Conversation.channel, Conversation.chat_id)
-            .join(Message, Message.conversation_id == Conversation.id)
-            .where(
-                Conversation.user_id == user_id,
-                Conversation.channel.in_(channels),
-                Message.role == "user",
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-        identity = (
-            select(ChannelIdentity.channel, ChannelIdentity.external_id)
-            .where(and_(ChannelIdentity.user_id == user_id, ChannelIdentity.channel == "telegram"))
-            .limit(1)
-        )
+        """Where to reach a user unasked: the chat they last wrote from, on a push channel.
+
+        Channels where the owner revoked the user's identity are left out (`Reach.allows`).
+        """
         async with self._db.engine.connect() as conn:
+            reach = (await reach_of(conn, [user_id]))[user_id]
+            channels = frozenset(c for c in channels if reach.allows(c))
+            if not channels:
+                return None
+            latest = (
+                select(Conversation.channel, Conversation.chat_id)
+                .join(Message, Message.conversation_id == Conversation.id)
+                .where(
+                    Conversation.user_id == user_id,
+                    Conversation.channel.in_(channels),
+                    Message.role == "user",
+                )
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
+            identity = (
+                select(ChannelIdentity.channel, ChannelIdentity.external_id)
+                .where(
+                    and_(
+                        ChannelIdentity.user_id == user_id,
+                        ChannelIdentity.channel == "telegram",
+                        ChannelIdentity.revoked_at.is_(None),
+                    )
+                )
+                .limit(1)
+            )
             row = (await conn.execute(latest)).first()
             if row is None and "telegram" in channels:
                 # A Telegram private chat's id is the user's id: reachable before they wrote.

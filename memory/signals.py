@@ -1,19 +1,22 @@
 """What the proactive side reads about a user: activity, open questions, due commitments, mood.
 
 Kept apart from `memory.proactive` (the log and state the proactive side writes): these are
-read-only views over messages, memories and jobs, shaped for the heartbeat and the planner.
+read-only views over messages, memories, identities and jobs, shaped for the heartbeat, the
+planner and the firer. Nothing is sent unasked over an identity the owner revoked (`Reach`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import String, cast, column, func, literal, select, table
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memory.db import Database
-from memory.models import ChannelIdentity, Conversation, Memory, MemoryKind, Message
+from memory.models import ChannelIdentity, Conversation, Memory, MemoryKind, Message, User
 from memory.proactive_models import ProactiveDecision, ProactiveLogEntry, ProactiveState, Reminder
 
 # APScheduler's table, named without importing APScheduler into the memory layer.
@@ -27,8 +30,40 @@ class Probe:
     fingerprint: str | None
     marker: str | None
     recheck_at: datetime | None
+    admitted: bool
+    """The user has an identity the owner has not revoked; without one nothing is sent unasked."""
     activity: str
     """Hash of the latest message id, the memories' count and last change, the last nudge id."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reach:
+    """On which channels a user may be contacted unasked, read from their identities."""
+
+    active: frozenset[str] = frozenset()
+    """Channels where they have an identity that is not revoked."""
+    revoked: frozenset[str] = frozenset()
+    """Channels where the owner revoked their identity (`dadang pair revoke`)."""
+
+    def allows(self, channel: str) -> bool:
+        """True with an active identity on `channel`, or with an active identity elsewhere and
+        none revoked on `channel` (the owner, reached through `telegram_allowed_users` before
+        their first Telegram message). A user without an active identity is reached nowhere.
+        """
+        return channel in self.active or (bool(self.active) and channel not in self.revoked)
+
+
+async def reach_of(conn: AsyncConnection, user_ids: Collection[int]) -> dict[int, Reach]:
+    """The `Reach` of each of `user_ids`, in one query."""
+    active: dict[int, set[str]] = {u: set() for u in user_ids}
+    revoked: dict[int, set[str]] = {u: set() for u in user_ids}
+    if user_ids:
+        query = select(
+            ChannelIdentity.user_id, ChannelIdentity.channel, ChannelIdentity.revoked_at
+        ).where(ChannelIdentity.user_id.in_(list(user_ids)))
+        for user_id, channel, revoked_at in (await conn.execute(query)).all():
+            (active if revoked_at is None else revoked)[user_id].add(channel)
+    return {u: Reach(active=frozenset(active[u]), revoked=frozenset(revoked[u])) for u in user_ids}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +112,11 @@ class Signals:
             )
             .scalar_subquery()
         )
+        admitted = (
+            select(func.count())
+            .where(ChannelIdentity.user_id == user_id, ChannelIdentity.revoked_at.is_(None))
+            .scalar_subquery()
+        )
         state = (
             select(ProactiveState.fingerprint, ProactiveState.marker, ProactiveState.recheck_at)
             .where(ProactiveState.user_id == user_id)
@@ -86,6 +126,7 @@ class Signals:
             select(state.c.fingerprint).scalar_subquery(),
             select(state.c.marker).scalar_subquery(),
             select(state.c.recheck_at).scalar_subquery(),
+            admitted,
             last_message,
             memory_count,
             memory_changed,
@@ -93,13 +134,24 @@ class Signals:
         )
         async with self._db.engine.connect() as conn:
             row = (await conn.execute(query)).one()
-        fingerprint, marker, recheck, *activity = row
+        fingerprint, marker, recheck, identities, *activity = row
         if isinstance(recheck, str):  # SQLite returns the raw value through a scalar subquery
             recheck = datetime.fromisoformat(recheck)
         if recheck is not None and recheck.tzinfo is None:
             recheck = recheck.replace(tzinfo=UTC)
         digest = hashlib.sha256(repr(tuple(str(a) for a in activity)).encode()).hexdigest()
-        return Probe(fingerprint=fingerprint, marker=marker, recheck_at=recheck, activity=digest)
+        return Probe(
+            fingerprint=fingerprint,
+            marker=marker,
+            recheck_at=recheck,
+            admitted=bool(identities),
+            activity=digest,
+        )
+
+    async def reach(self, user_ids: Collection[int]) -> dict[int, Reach]:
+        """Where each of `user_ids` may be contacted unasked (see `Reach`)."""
+        async with self._db.engine.connect() as conn:
+            return await reach_of(conn, user_ids)
 
     async def next_due_after(self, user_id: int, moment: datetime) -> datetime | None:
         """The earliest due time of a current commitment after `moment`."""
@@ -157,7 +209,14 @@ class Signals:
         ]
 
     async def commitments_to_plan(self, *, limit: int = 200) -> list[tuple[int, int, datetime]]:
-        """(user, memory, due) of current commitments with a due time, for the follow-up planner."""
+        """(user, memory, due) of current commitments with a due time, for the follow-up planner.
+
+        Only for users with an identity that is not revoked: a revoked person's commitments
+        are planned once they are re-admitted (if still due).
+        """
+        admitted = select(ChannelIdentity.id).where(
+            ChannelIdentity.user_id == Memory.user_id, ChannelIdentity.revoked_at.is_(None)
+        )
         query = (
             select(Memory.user_id, Memory.id, Memory.due_at)
             .where(
@@ -165,6 +224,7 @@ class Signals:
                 Memory.valid_to.is_(None),
                 Memory.due_at.is_not(None),
                 ~select(Reminder.id).where(Reminder.memory_id == Memory.id).exists(),
+                admitted.exists(),
             )
             .order_by(Memory.id.desc())
             .limit(limit)
@@ -197,7 +257,10 @@ class Signals:
             return (await conn.execute(query)).scalar_one_or_none()
 
     async def users_without_job(self, kind: str, *, channels: frozenset[str]) -> list[int]:
-        """Users reachable on `channels` that have no `<kind>:<user id>` scheduler job yet."""
+        """Users reachable on `channels` that have no `<kind>:<user id>` scheduler job yet.
+
+        Reachable means an identity on one of `channels` that the owner has not revoked.
+        """
         has_job = (
             select(literal(1))
             .select_from(_JOBS)
@@ -205,10 +268,34 @@ class Signals:
         )
         query = (
             select(ChannelIdentity.user_id)
-            .where(ChannelIdentity.channel.in_(channels), ~has_job.exists())
+            .where(
+                ChannelIdentity.channel.in_(channels),
+                ChannelIdentity.revoked_at.is_(None),
+                ~has_job.exists(),
+            )
             .distinct()
             .limit(5000)
         )
+        async with self._db.engine.connect() as conn:
+            return [u for (u,) in (await conn.execute(query)).all()]
+
+    async def unreachable_with_job(self, kind: str, *, channels: frozenset[str]) -> list[int]:
+        """Users with a `<kind>:<user id>` job but no active identity on `channels` any more.
+
+        The complement of `users_without_job`: whose job to remove after a revoke (a re-admitted
+        user is found by `users_without_job` again).
+        """
+        has_job = (
+            select(literal(1))
+            .select_from(_JOBS)
+            .where(_JOBS.c.id == literal(f"{kind}:") + cast(User.id, String))
+        )
+        reachable = select(literal(1)).where(
+            ChannelIdentity.user_id == User.id,
+            ChannelIdentity.channel.in_(channels),
+            ChannelIdentity.revoked_at.is_(None),
+        )
+        query = select(User.id).where(has_job.exists(), ~reachable.exists()).limit(5000)
         async with self._db.engine.connect() as conn:
             return [u for (u,) in (await conn.execute(query)).all()]
 

@@ -9,12 +9,16 @@ from typing import Any, TypeVar
 
 import pytest
 from click.testing import Result
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from agent.cli.main import app
 from memory.audit import AuditLog, AuditRecord
+from memory.conversations import ConversationStore
 from memory.db import Database, open_database
 from memory.identities import IdentityStore, Pairing
+from memory.memories import NewMemory
+from memory.models import Conversation
 from tests.conftest import make_settings
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vllm import FakeVLLM
@@ -201,3 +205,112 @@ async def test_a_revoked_telegram_user_is_refused_by_the_running_service_at_once
     await asyncio.sleep(0.5)
     assert len(fake_llm.requests) == answered  # the model never saw the revoked person again
     assert len(fake_tg.sent_to(stranger)) == 4
+
+
+async def test_a_revoked_person_approved_again_is_back_in_their_own_history_and_memories(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory: Any
+) -> None:
+    person = 7611
+    svc = await service_factory(make_settings(clean_environ, llm=fake_llm, tg=fake_tg))
+    identities = svc.runtime.stores.identities
+    env = {"DADANG_HOME": str(clean_environ)}
+    fake_tg.push_message(person, "hello?", first_name="Ann")
+    code = (await fake_tg.wait_sent(chat_id=person, count=1))[0]["text"].split()[-1]
+    assert (await asyncio.to_thread(dadang, "pair", "approve", code, env=env)).returncode == 0
+    await fake_tg.wait_sent(chat_id=person, count=2, timeout=15)  # "you're in"
+    fake_tg.push_message(person, "my cat is called Mochi", first_name="Ann")
+    await fake_tg.wait_sent(chat_id=person, count=3)
+    ann = await identities.user_for("telegram", str(person))
+    assert ann is not None
+    await svc.runtime.memory.store.add(
+        ann, NewMemory(content="Mochi the cat is scared of the vacuum", kind="preference")
+    )
+
+    revoked = await asyncio.to_thread(dadang, "pair", "revoke", f"telegram:{person}", env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    fake_tg.push_message(person, "still there?", first_name="Ann")
+    new_code = (await fake_tg.wait_sent(chat_id=person, count=4))[-1]["text"].split()[-1]
+    assert new_code != code
+    again = await asyncio.to_thread(dadang, "pair", "approve", new_code, env=env)
+    assert again.returncode == 0, again.stderr
+    assert f"re-admitted telegram:{person} (Ann) with their earlier data (user {ann})" in (
+        again.stdout
+    )
+    await fake_tg.wait_sent(chat_id=person, count=5, timeout=15)  # "you're in" again
+    assert await identities.user_for("telegram", str(person)) == ann  # not a new, empty user
+
+    fake_tg.push_message(person, "what is my cat afraid of?", first_name="Ann")
+    assert (await fake_tg.wait_sent(chat_id=person, count=6))[-1]["text"].startswith("echo:")
+    prompt = fake_llm.requests[-1]["messages"]
+    assert "Mochi the cat is scared of the vacuum" in prompt[0]["content"]  # their memory
+    assert any(m["content"] == "my cat is called Mochi" for m in prompt)  # their history
+    audited = await AuditLog(svc.runtime.stores.db).entries(limit=None)
+    decisions = [(r.action, r.user_id) for r in audited if r.action in DECISIONS]
+    assert decisions == [
+        ("pairing_approved", ann),
+        ("pairing_revoked", ann),
+        ("pairing_approved", ann),
+    ]
+    readmission = [r for r in audited if r.action == "pairing_approved"][-1]
+    assert readmission.detail["readmitted"] is True and readmission.detail["code"] == new_code
+
+
+def test_a_revoked_person_approved_as_owner_brings_their_chat_to_the_owner(url: str) -> None:
+    owner = on_db(url, lambda db: IdentityStore(db).ensure_owner(name="Olga"))
+    first, _ = request(url, "7621", "Tom")
+    assert cli("pair", "approve", first.code).exit_code == 0
+    tom = user_for(url, "telegram", "7621")
+    assert tom is not None and tom != owner.id
+    chat = on_db(  # Tom wrote from his private chat: its conversation is his
+        url,
+        lambda db: ConversationStore(db).conversation_for(
+            user_id=tom, channel="telegram", chat_id="7621"
+        ),
+    )
+    assert cli("pair", "revoke", "telegram:7621").exit_code == 0
+    assert cli("pair", "revoke", "telegram:7621").exit_code == 1  # revoked already
+
+    again, _ = request(url, "7621", "Tom")
+    approved = cli("pair", "approve", again.code, "--as-owner")
+    assert approved.exit_code == 0, approved.output
+    assert "approved telegram:7621 (Tom) as you (the owner)" in approved.stdout
+    assert f"stays with user {tom}" in approved.stdout
+    assert user_for(url, "telegram", "7621") == owner.id
+    # The same row (the running service caches a chat's conversation id) now is the owner's:
+    # the owner's turns never read or write Tom's user's history under Tom's user id.
+    rows = on_db(url, lambda db: _conversations(db, "telegram", "7621"))
+    assert rows == [(chat, owner.id)]
+    assert on_db(url, lambda db: IdentityStore(db).get_user(tom)) is not None
+    last = audit_rows(url)[-1]
+    assert (last.action, last.user_id) == ("pairing_approved", owner.id)
+    assert last.detail["readmitted"] is False and last.detail["previous_user_id"] == tom
+    assert verify(url)[1] == []
+
+
+def test_a_revoked_person_allow_listed_later_is_re_admitted_on_sight(url: str) -> None:
+    first, _ = request(url, "7631", "Uma")
+    assert cli("pair", "approve", first.code).exit_code == 0
+    uma = user_for(url, "telegram", "7631")
+    assert cli("pair", "revoke", "telegram:7631").exit_code == 0
+    # What the running service does for an allow-listed id it cannot resolve to a user.
+    linked = on_db(
+        url,
+        lambda db: IdentityStore(db).link(
+            user_id=None, channel="telegram", external_id="7631", display_name="Uma"
+        ),
+    )
+    assert linked == uma == user_for(url, "telegram", "7631")
+    last = audit_rows(url)[-1]
+    assert (last.actor, last.action, last.user_id) == ("system", "pairing_approved", uma)
+    assert last.detail["readmitted"] is True
+    assert last.detail["via"] == "telegram_allowed_users"
+
+
+async def _conversations(db: Database, channel: str, chat_id: str) -> list[tuple[int, int]]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(
+            select(Conversation.id, Conversation.user_id).where(
+                Conversation.channel == channel, Conversation.chat_id == chat_id
+            )
+        )
+        return [(i, u) for i, u in rows.all()]

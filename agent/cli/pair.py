@@ -1,6 +1,7 @@
 """`dadang pair list|approve|reject|revoke`: the owner decides who may talk to the assistant.
 
 Each decision is written to the audit log with the record it changes (see `IdentityStore`).
+A revoke keeps the person's user and data; approving them again later re-admits them to it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from memory.db import open_database
 from memory.identities import IdentityStore, OwnerIdentityError, Pairing, Revoked
 from memory.models import PairingStatus
 from memory.outbox import OutboxStore
+from memory.proactive_models import ReminderStatus
+from memory.reminders import HeldRun, ReminderStore
 
 pair_app = typer.Typer(help="Approve, reject or revoke people who asked to use this assistant.")
 
@@ -52,7 +55,10 @@ def approve(
         bool, typer.Option("--as-owner", help="Link to the owner: same memory as your terminal")
     ] = False,
 ) -> None:
-    """Admit the person who was given CODE; they are told they can start."""
+    """Admit the person who was given CODE; they are told they can start.
+
+    Someone you revoked earlier comes back to their earlier data, unless --as-owner.
+    """
     _decide(code, approve=True, as_owner=as_owner)
 
 
@@ -69,7 +75,10 @@ def revoke(
         typer.Argument(help="CHANNEL:ID (e.g. telegram:42) or the code they were approved with"),
     ],
 ) -> None:
-    """Take back someone's access: they are refused and must pair again. Their data is kept."""
+    """Take back someone's access: they are refused and must pair again. Their data is kept.
+
+    Nothing is sent to them unasked while revoked; approving them again restores it all.
+    """
     settings = ready_settings()
 
     async def go() -> Revoked:
@@ -105,8 +114,9 @@ def revoke(
     )
     typer.echo(
         f"their data stays: user {uid} keeps its memories, notes, reminders and secrets "
-        f"(`dadang memory list --user {uid}`); reminders already scheduled still fire until "
-        f"cancelled (`dadang jobs list --user {uid}`, `dadang jobs cancel ID`)"
+        f"(`dadang memory list --user {uid}`); nothing is sent to them unasked meanwhile: "
+        "reminders are held back (one-off ones that come due are marked missed), no heartbeats "
+        "or follow-ups; approving their new code re-admits them to all of it"
     )
 
 
@@ -160,7 +170,7 @@ def _fail(message: str) -> NoReturn:
 def _decide(code: str, *, approve: bool, as_owner: bool) -> None:
     settings = ready_settings()
 
-    async def go() -> Pairing | None:
+    async def go() -> tuple[Pairing | None, list[HeldRun]]:
         db = open_database(settings.effective_database_url)
         try:
             store = IdentityStore(db)
@@ -168,6 +178,7 @@ def _decide(code: str, *, approve: bool, as_owner: bool) -> None:
             decided = await store.decide_pairing(
                 code, approve=approve, user_id=owner.id if owner else None
             )
+            held: list[HeldRun] = []
             if decided is not None and approve:
                 # The running service delivers this from the outbox.
                 await OutboxStore(db).add(
@@ -175,15 +186,45 @@ def _decide(code: str, *, approve: bool, as_owner: bool) -> None:
                     chat_id=decided.chat_id,
                     text=reply("paired", "en") + "\n" + reply("paired", "zh"),
                 )
-            return decided
+                if decided.readmitted and decided.user_id and decided.revoked_at:
+                    held = await ReminderStore(db).held_since(decided.user_id, decided.revoked_at)
+            return decided, held
         finally:
             await db.dispose()
 
-    decided = asyncio.run(go())
+    decided, held = asyncio.run(go())
     if decided is None:
         typer.echo(
             f"no pending pairing request with code {code.upper()}; see `dadang pair list`", err=True
         )
         raise typer.Exit(1)
-    verb = "approved" if approve else "rejected"
-    typer.echo(f"{verb} {decided.channel}:{decided.external_id} ({decided.display_name or '-'})")
+    who = f"{decided.channel}:{decided.external_id} ({decided.display_name or '-'})"
+    if decided.readmitted:
+        typer.echo(f"re-admitted {who} with their earlier data (user {decided.user_id})")
+        _report_held(held)
+    elif decided.previous_user_id is not None:
+        old = decided.previous_user_id
+        typer.echo(
+            f"approved {who} as you (the owner); the conversation in their chat moved to you, "
+            f"the rest of their earlier data stays with user {old}, which no identity reaches "
+            f"any more (`dadang memory list --user {old}`, `dadang jobs list --user {old}`)"
+        )
+    else:
+        verb = "approved" if approve else "rejected"
+        typer.echo(f"{verb} {who}")
+
+
+def _report_held(held: list[HeldRun]) -> None:
+    """What came due while the person was revoked, so it is not silently lost."""
+    if not held:
+        return
+    typer.echo(
+        f"{len(held)} reminder firing(s) came due while they were revoked and were not sent:"
+    )
+    fates: dict[str, str] = {
+        ReminderStatus.MISSED: "missed",
+        ReminderStatus.ACTIVE: "recurring: fires again from its next time",
+    }
+    for run in held:
+        fate = fates.get(run.status, run.status)
+        typer.echo(f"  #{run.reminder_id}  {run.run_time:%Y-%m-%d %H:%M} UTC  {fate}  {run.text}")

@@ -4,6 +4,11 @@ Message reminders are sent with *Done / Snooze 10 min / Snooze 1 h / Tomorrow* b
 reminders become a stored inbound message (deduplicated on the job and scheduled time) that runs
 through the normal graph. Follow-ups first check that the commitment is still open, then pass
 the nudge gate; a blocked follow-up is moved to when the gate would allow it, not dropped.
+
+Nothing goes to a person whose access the owner revoked (`dadang pair revoke`): their firing is
+recorded as `revoked` and logged as skipped. A recurring reminder keeps its rhythm, so it is
+delivered again from its next time once the person is re-admitted; a one-off becomes `missed`
+(`dadang pair approve` lists what was held back), never silently dropped.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from memory.proactive_models import (
     ReminderOrigin,
     ReminderStatus,
 )
-from memory.reminders import Delivery, FirePlan, ReminderRecord
-from memory.signals import Signals
+from memory.reminders import REVOKED, Delivery, FirePlan, ReminderRecord
+from memory.signals import Reach, Signals
 from memory.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -88,6 +93,7 @@ class ReminderFirer:
         """Fire a burst: plain message reminders in one transaction, the rest one by one."""
         store = self._service.store
         records = await store.get_many([f.ref for f in firings])
+        reach = await self._signals.reach({r.user_id for r in records.values()})
         now = self._clock()
         plans: list[FirePlan] = []
         for firing in firings:
@@ -97,7 +103,10 @@ class ReminderFirer:
                     job_id=firing.job_id, run_time=firing.run_time, outcome="skipped"
                 )
                 continue
-            target = await self._target(record)
+            if self._revoked(record, reach[record.user_id]):
+                await self._hold(record, firing, now)
+                continue
+            target = await self._target(record, reach[record.user_id])
             if (
                 record.origin == ReminderOrigin.FOLLOWUP
                 or record.kind == ReminderKind.AGENT
@@ -108,6 +117,46 @@ class ReminderFirer:
             plans.append(self._plan(record, firing, now, target))
         for entry in await store.fire_many(plans, now=now):
             self._deliver(entry)
+
+    def _revoked(self, record: ReminderRecord, reach: Reach) -> bool:
+        """True when a revoke closed the chat this reminder would go to (to its user)."""
+        if not reach.revoked:
+            return False  # never revoked: reachable, or undeliverable as before
+        if record.channel in self._policy.push_channels and record.chat_id:
+            return not reach.allows(record.channel)
+        return not any(reach.allows(c) for c in self._policy.push_channels)
+
+    async def _hold(self, record: ReminderRecord, firing: Firing, now: datetime) -> None:
+        """Record a firing for a revoked person without sending (or running) anything."""
+        next_run, status, _, _ = self._next_and_status(record, firing, now)
+        if next_run is None:
+            status = ReminderStatus.MISSED  # a one-off: reported, not dropped
+        fired, _ = await self._service.store.fire(
+            record,
+            job_id=firing.job_id,
+            run_time=firing.run_time,
+            now=now,
+            outcome=REVOKED,
+            status=status,
+            next_run_at=next_run,
+            delivery=None,
+        )
+        if not fired:
+            return
+        reason = (
+            "access revoked (`dadang pair revoke`): not sent; fires again from its next time "
+            "once they are re-admitted"
+            if next_run is not None
+            else "access revoked (`dadang pair revoke`): not sent, marked missed"
+        )
+        await self._proactive.log(
+            user_id=record.user_id,
+            source="followup" if record.origin == ReminderOrigin.FOLLOWUP else "reminder",
+            decision=ProactiveDecision.SKIPPED,
+            reason=reason,
+            text=record.text,
+            ref=f"reminder:{record.id}",
+        )
 
     def _next_and_status(
         self, record: ReminderRecord, firing: Firing, now: datetime
@@ -162,7 +211,7 @@ class ReminderFirer:
         store = self._service.store
         next_run, status, late, missed = self._next_and_status(record, firing, now)
         if record.origin == ReminderOrigin.FOLLOWUP:
-            await self._follow_up(record, firing, now, next_run)
+            await self._follow_up(record, firing, now, next_run, target)
             return
         if target is None:
             log.warning("reminder %s: user %s has no reachable chat", record.id, record.user_id)
@@ -207,7 +256,12 @@ class ReminderFirer:
             self._deliver(entry)
 
     async def _follow_up(
-        self, record: ReminderRecord, firing: Firing, now: datetime, next_run: datetime | None
+        self,
+        record: ReminderRecord,
+        firing: Firing,
+        now: datetime,
+        next_run: datetime | None,
+        target: tuple[str, str] | None,
     ) -> None:
         store = self._service.store
         ref = f"memory:{record.memory_id}" if record.memory_id else f"reminder:{record.id}"
@@ -236,7 +290,6 @@ class ReminderFirer:
         text = reply("followup", language, text=record.text)
         tz = zone(record.timezone)
         verdict = await self._gate.check(record.user_id, text, now=now, tz=tz)
-        target = await self._target(record)
         if not verdict.allowed or target is None:
             reason = verdict.reason if target is not None else "no reachable chat"
             retry = verdict.retry_at if target is not None else None
@@ -281,9 +334,12 @@ class ReminderFirer:
             )
             self._deliver(entry)
 
-    async def _target(self, record: ReminderRecord) -> tuple[str, str] | None:
-        if record.channel in self._policy.push_channels and record.chat_id:
-            return record.channel, record.chat_id
+    async def _target(self, record: ReminderRecord, reach: Reach) -> tuple[str, str] | None:
+        """The chat the reminder was asked from, else the user's last (`destination`); never a
+        chat on a channel closed to the user (e.g. an identity `--as-owner` moved away)."""
+        channel, chat_id = record.channel or "", record.chat_id or ""
+        if channel in self._policy.push_channels and chat_id and reach.allows(channel):
+            return channel, chat_id
         return await self._service.store.destination(
             record.user_id, channels=self._policy.push_channels
         )

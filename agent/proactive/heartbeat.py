@@ -96,6 +96,10 @@ class Heartbeat:
             return "quiet"  # active hours only: nothing is considered, nothing logged
         calendar_user = self._calendar is not None and user_id == self.calendar_user
         probe = await self._signals.probe(user_id)
+        if not probe.admitted:
+            # Revoked (`dadang pair revoke`): nothing is considered or logged; the planner
+            # removes this job within a minute and adds it again if they are re-admitted.
+            return "revoked"
         if (
             not calendar_user  # events are not in the activity marker: always look again
             and probe.marker == probe.activity

@@ -63,7 +63,10 @@ class Planner:
         await self.ensure_briefing()
 
     async def plan_followups(self) -> int:
-        """A follow-up reminder for each open commitment with a due time (once per commitment)."""
+        """A follow-up reminder for each open commitment with a due time (once per commitment).
+
+        Revoked people's commitments wait until they are re-admitted (`commitments_to_plan`).
+        """
         now = self._clock()
         planned = 0
         for user_id, memory_id, due in await self._signals.commitments_to_plan():
@@ -90,9 +93,12 @@ class Planner:
         return planned
 
     async def ensure_heartbeats(self) -> int:
-        """One heartbeat job per reachable user, spread over the interval."""
+        """One heartbeat job per reachable user, spread over the interval; returns how many
+        were added. Jobs of users no longer reachable (revoked) are removed."""
         if self._heartbeat <= 0:
             return 0
+        for user_id in await self._signals.unreachable_with_job("heartbeat", channels=self._push):
+            await asyncio.to_thread(self._engine.remove, "heartbeat", user_id)
         users = await self._signals.users_without_job("heartbeat", channels=self._push)
         period = self._heartbeat * 60
         for user_id in users:

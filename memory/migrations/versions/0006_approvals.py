@@ -67,9 +67,14 @@ def upgrade() -> None:
         sa.Column("loaded_at", memory.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.add_column(
+        "channel_identities",
+        sa.Column("revoked_at", memory.types.UTCDateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("channel_identities", "revoked_at")
     op.drop_table("policy_versions")
     op.drop_index("ix_policy_grants_user_id", table_name="policy_grants")
     op.drop_table("policy_grants")
