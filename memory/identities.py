@@ -125,6 +125,20 @@ class IdentityStore:
                 )
             )
 
+    async def admitted(self, user_id: int, channel: str) -> bool:
+        """Whether the user still has an unrevoked identity on `channel`."""
+        async with self._db.engine.connect() as conn:
+            found = await conn.scalar(
+                select(ChannelIdentity.id)
+                .where(
+                    ChannelIdentity.user_id == user_id,
+                    ChannelIdentity.channel == channel,
+                    ChannelIdentity.revoked_at.is_(None),
+                )
+                .limit(1)
+            )
+        return found is not None
+
     async def user_named(self, name: str) -> int | None:
         """The oldest user with exactly this name."""
         async with self._db.sessions() as session:

@@ -18,7 +18,7 @@ from memory.conversations import ConversationStore
 from memory.db import Database, open_database
 from memory.identities import IdentityStore, Pairing
 from memory.memories import NewMemory
-from memory.models import Conversation
+from memory.models import Conversation, Message, MessageStatus
 from tests.conftest import make_settings
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vllm import FakeVLLM
@@ -314,3 +314,40 @@ async def _conversations(db: Database, channel: str, chat_id: str) -> list[tuple
             )
         )
         return [(i, u) for i, u in rows.all()]
+
+
+async def test_a_revoked_persons_unanswered_message_is_not_replayed_at_start(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory: Any
+) -> None:
+    stranger = 7602
+    settings = make_settings(clean_environ, llm=fake_llm, tg=fake_tg)
+    svc = await service_factory(settings)
+    fake_tg.push_message(stranger, "hello?")
+    code = (await fake_tg.wait_sent(chat_id=stranger, count=1))[0]["text"].split()[-1]
+    env = {"DADANG_HOME": str(clean_environ)}
+    assert (await asyncio.to_thread(dadang, "pair", "approve", code, env=env)).returncode == 0
+    await fake_tg.wait_sent(chat_id=stranger, count=2, timeout=15)
+    await svc.stop()
+    user_id = await svc.runtime.stores.identities.user_for("telegram", str(stranger))
+    assert user_id is not None
+
+    async def leave_unanswered(db: Database) -> int:
+        record = await ConversationStore(db).record_inbound(
+            user_id=user_id,
+            channel="telegram",
+            chat_id=str(stranger),
+            text="a message left unanswered by a crash",
+            channel_message_id="crash-1",
+        )
+        assert record is not None
+        return record.message_id
+
+    message_id = await asyncio.to_thread(on_db, settings.effective_database_url, leave_unanswered)
+    assert (await asyncio.to_thread(cli, "pair", "revoke", f"telegram:{stranger}")).exit_code == 0
+    before = len(fake_llm.requests)
+    again = await service_factory(settings)
+    await asyncio.sleep(0.5)
+    assert len(fake_llm.requests) == before  # not answered for someone who lost access
+    async with again.runtime.stores.db.sessions() as session:
+        message = await session.get(Message, message_id)
+        assert message is not None and message.status == MessageStatus.REJECTED

@@ -201,7 +201,9 @@ class Runtime:
         if self.reflector is not None:
             await self.reflector.start()
         self._janitor = asyncio.create_task(self._prune_periodically(), name="checkpoint-janitor")
-        pending = await self.stores.conversations.pending(channels=frozenset(self.connectors))
+        pending = await self._admitted(
+            await self.stores.conversations.pending(channels=frozenset(self.connectors))
+        )
         if pending:
             log.info("requeueing %d unanswered messages", len(pending))
             await self.stores.conversations.count_requeue([r.message_id for r in pending])
@@ -281,6 +283,18 @@ class Runtime:
             if self.memory.stale:
                 # An index write failed (embeddings endpoint down?): catch up from the database.
                 await self.memory.repair()
+
+    async def _admitted(self, records: list[InboundRecord]) -> list[InboundRecord]:
+        """Unanswered messages whose sender still has access; a revoked person's are refused."""
+        kept: list[InboundRecord] = []
+        for record in records:
+            if await self.stores.identities.admitted(record.user_id, record.channel):
+                kept.append(record)
+            else:
+                await self.stores.conversations.set_status(
+                    record.message_id, MessageStatus.REJECTED
+                )
+        return kept
 
     async def _tick_approvals(self) -> None:
         while True:
@@ -405,7 +419,7 @@ class Runtime:
     async def _resolve_user(self, message: InboundMessage) -> int | None:
         """The user behind the sender, read from the database on every message (no cache).
 
-        `dadang pair revoke` removes identities from another process, and a revoked person must
+        `dadang pair revoke` revokes identities from another process, and a revoked person must
         be refused from their very next message. A TTL cache would leave a window in which they
         are still admitted and would save one lookup on a unique index (well under a
         millisecond on SQLite, one round trip on PostgreSQL) per message that then costs a
