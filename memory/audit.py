@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memory.audit_models import AuditEntry, AuditHead
 from memory.db import Database
-from memory.types import utcnow
+from memory.types import UTCDateTime, utcnow
 
 GENESIS = "0" * 64
 _CONTENT = (
@@ -56,10 +57,41 @@ def row_hash(
     detail: str,
 ) -> str:
     """The chained hash of one row."""
-    body = "\x1f".join(
-        [prev, str(seq), at.isoformat(), str(user_id), actor, action, target, detail]
-    )
+    return _digest(prev, seq, at.isoformat(), user_id, actor, action, target, detail)
+
+
+def _digest(
+    prev: str,
+    seq: int,
+    at: str,
+    user_id: int | None,
+    actor: str,
+    action: str,
+    target: str,
+    detail: str,
+) -> str:
+    # The one definition of the hash, `at` already formatted: stored rows depend on it.
+    body = "\x1f".join([prev, str(seq), at, str(user_id), actor, action, target, detail])
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _at_isoformat(dialect: Dialect) -> Callable[[Any], str]:
+    """`at.isoformat()` of the `at` that `UTCDateTime` reads, from the driver's raw value.
+
+    The column type's own reading, minus building the aware datetime: a naive value is UTC, so
+    `replace(tzinfo=UTC).isoformat()` only appends the offset.
+    """
+    impl = UTCDateTime().impl_instance.dialect_impl(dialect)
+    parse = impl.result_processor(dialect, None)  # SQLite's text → naive datetime; None on psycopg
+
+    def isoformat(raw: Any) -> str:
+        value = parse(raw) if parse is not None else raw
+        assert isinstance(value, datetime)  # as UTCDateTime asserts
+        if value.tzinfo is None:
+            return value.isoformat() + "+00:00"
+        return value.astimezone(UTC).isoformat()
+
+    return isoformat
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +222,7 @@ class AuditLog:
         """Recompute the whole chain; returns (rows checked, problems found)."""
         problems: list[Problem] = []
         prev, expected, count = GENESIS, 1, 0
+        at_isoformat = _at_isoformat(self._db.engine.dialect)
         async for rows in self._stream(batch):
             for seq, at, user_id, actor, action, target, detail, prev_hash, digest in rows:
                 count += 1
@@ -200,15 +233,9 @@ class AuditLog:
                     problems.append(_problem(expected, "deleted", missing))
                 elif prev_hash != prev:
                     problems.append(_problem(seq, "edited", f"row {seq - 1} was changed"))
-                recomputed = row_hash(
-                    prev_hash,
-                    seq=seq,
-                    at=at,
-                    user_id=user_id,
-                    actor=actor,
-                    action=action,
-                    target=target,
-                    detail=detail,
+                at_text = at_isoformat(at)
+                recomputed = _digest(
+                    prev_hash, seq, at_text, user_id, actor, action, target, detail
                 )
                 if recomputed != digest:
                     problems.append(_problem(seq, "edited", f"row {seq} was changed"))
@@ -229,13 +256,28 @@ class AuditLog:
             )
         return count, problems
 
-    async def _stream(self, batch: int) -> AsyncIterator[Iterable[tuple[Any, ...]]]:
-        query = select(
-            *_CONTENT,
-            AuditEntry.prev_hash,
-            AuditEntry.hash,
-        ).order_by(AuditEntry.id)
+    async def _stream(self, batch: int) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+        # The driver's own cursor: SQLAlchemy's result rows cost more than hashing them. Raw values
+        # are what SQLAlchemy returns for every column but `at` (verify converts that one) as
+        # long as their types convert nothing; a type that starts converting must fail here.
+        dialect = self._db.engine.dialect
+        query = select(*_CONTENT, AuditEntry.prev_hash, AuditEntry.hash).order_by(AuditEntry.id)
+        assert all(
+            c.type.dialect_impl(dialect).result_processor(dialect, None) is None
+            for c in query.selected_columns
+            if c.key != AuditEntry.at.key
+        )
+        sql = str(query.compile(dialect=dialect))
         async with self._db.engine.connect() as conn:
-            result = await conn.stream(query.execution_options(yield_per=batch))
-            async for partition in result.partitions(batch):
-                yield [tuple(r) for r in partition]
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None  # only a detached connection has none
+            if self._db.is_sqlite:
+                cursor = await driver.execute(sql)  # aiosqlite
+            else:
+                cursor = driver.cursor(name="audit_verify")  # psycopg, server side
+                await cursor.execute(sql)
+            try:
+                while rows := await cursor.fetchmany(batch):
+                    yield rows
+            finally:
+                await cursor.close()
