@@ -15,7 +15,7 @@ from agent.graph.budget import estimate_tokens
 from agent.graph.calendar_context import calendar_block
 from agent.graph.context import assemble
 from agent.graph.state import TurnDeps, TurnState
-from agent.graph.untrusted import wrap
+from agent.graph.untrusted import redact, wrap
 from agent.llm import Completion
 from agent.llm.repair import parse_arguments
 from agent.policy.rules import Decision
@@ -145,16 +145,21 @@ async def think(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
             target=completion.model,
             detail=detail,
         )
+    # A secret value the model somehow wrote (echoed from a page, guessed, planted) is masked
+    # before it can reach a tool, the audit trail, the checkpoint, the chat or the next prompt.
     if completion.tool_calls and not out_of_steps:
+        calls = [c.as_message_part() for c in completion.tool_calls]
+        for part in calls:
+            part["function"]["arguments"] = redact(part["function"]["arguments"])
         assistant = {
             "role": "assistant",
-            "content": completion.content or "",
-            "tool_calls": [c.as_message_part() for c in completion.tool_calls],
+            "content": redact(completion.content or ""),
+            "tool_calls": calls,
         }
         update["messages"] = [*state["messages"], assistant]
         update["pending_calls"] = True
         return update
-    update["reply"] = completion.content
+    update["reply"] = redact(completion.content)
     update["pending_calls"] = False
     return update
 
@@ -184,6 +189,7 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         channel=state.get("channel"),
         chat_id=state.get("chat_id"),
         scopes=deps.scopes,
+        tainted=bool(state.get("tainted")),
     )
     verdicts = state.get("verdicts") or {}
     tainted = bool(state.get("tainted"))

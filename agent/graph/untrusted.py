@@ -33,9 +33,14 @@ def redact(text: str) -> str:
     return text
 
 
+def defuse(text: str) -> str:
+    """Third-party text with secrets masked and nothing left that could pass for structure."""
+    return _LOOKALIKES.sub(_defuse, redact(text))
+
+
 def wrap(name: str, content: str, *, untrusted: bool) -> str:
     """The tool result as the model reads it."""
-    body = _LOOKALIKES.sub(_defuse, redact(content))
+    body = defuse(content)
     if untrusted:
         return (
             f'<tool_result name="{name}" trust="untrusted">\n{_UNTRUSTED_NOTE}\n'

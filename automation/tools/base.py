@@ -62,6 +62,9 @@ class ToolContext:
     """The chat the request came from, where reminders are delivered by default."""
     scopes: DataScopes = field(default_factory=DataScopes)
     """What the policy lets the agent read (memory kinds, calendars, sites, API hosts)."""
+    tainted: bool = False
+    """Untrusted content is already in this turn: network tools must not be redirected to a
+    host the policy did not see."""
 
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)

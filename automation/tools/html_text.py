@@ -168,6 +168,7 @@ def _is_hidden(tag: str, attributes: dict[str, str]) -> bool:
         return True
     if tag == "dialog" and "open" not in attributes:
         return True  # browsers show a dialog only when it is open
+    style: dict[str, str] = {}
     for declaration in attributes.get("style", "").split(";"):
         prop, _, value = declaration.partition(":")
         prop = prop.strip().lower()
@@ -176,9 +177,30 @@ def _is_hidden(tag: str, attributes: dict[str, str]) -> bool:
             (prop == "display" and value == "none")
             or (prop == "visibility" and value in ("hidden", "collapse"))
             or (prop in ("font-size", "opacity") and _ZERO.fullmatch(value))
+            or (prop in ("clip", "clip-path") and value.startswith(("rect(0", "inset(50%")))
         ):
             return True
-    return False
+        style[prop] = value
+    return _off_screen(style) or _invisible_colour(style)
+
+
+_FAR: Final = re.compile(r"-\d{4,}(?:\.\d+)?(?:px|em|rem|pt|vw|vh)?")
+
+
+def _off_screen(style: dict[str, str]) -> bool:
+    # Positioned thousands of pixels away (the "left:-9999px" trick), or indented out of view.
+    positioned = style.get("position") in ("absolute", "fixed")
+    far = any(_FAR.fullmatch(style.get(side, "")) for side in ("left", "top", "right"))
+    return (positioned and far) or bool(_FAR.fullmatch(style.get("text-indent", "")))
+
+
+def _invisible_colour(style: dict[str, str]) -> bool:
+    # Text in the colour of its own background, or fully transparent text.
+    colour = style.get("color", "")
+    background = style.get("background-color") or style.get("background", "")
+    if colour in ("transparent", "rgba(0,0,0,0)"):
+        return True
+    return bool(colour) and colour == background
 
 
 def _absolute_link(href: str) -> str | None:

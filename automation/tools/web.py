@@ -89,7 +89,7 @@ class WebRead(Tool[WebReadArgs]):
     async def run(self, args: WebReadArgs, ctx: ToolContext) -> str:
         try:
             async with asyncio.timeout(TIME_LIMIT):
-                page = await _fetch(args.url, ctx.scopes)
+                page = await _fetch(args.url, ctx.scopes, same_host=ctx.tainted)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise ToolError(f"{args.url} did not answer within {TIME_LIMIT:g} s") from exc
         except httpx.HTTPError as exc:
@@ -106,8 +106,10 @@ class _Page:
     body: bytes
 
 
-async def _fetch(raw_url: str, scopes: DataScopes) -> _Page:
+async def _fetch(raw_url: str, scopes: DataScopes, *, same_host: bool = False) -> _Page:
+    """The page at `raw_url`; with `same_host`, redirects may not leave the first host:port."""
     url = _parse(raw_url)
+    origin = (url.host, url.port)
     timeout = httpx.Timeout(TIME_LIMIT, connect=CONNECT_LIMIT)
     # No keep-alive: a TLS connection made for one name must not carry a request for another name
     # on the same address. No proxies from the environment: a proxy would resolve names itself.
@@ -123,6 +125,14 @@ async def _fetch(raw_url: str, scopes: DataScopes) -> _Page:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
                     url = _parse(location, base=url)
+                    if same_host and (url.host, url.port) != origin:
+                        # After untrusted content, the policy approved this host only; an
+                        # open redirect must not carry the request (and its query) elsewhere.
+                        raise ToolError(
+                            f"{raw_url} redirects to {url.host}, another host; after reading "
+                            "untrusted content only the approved host may be read — ask the "
+                            "user before reading the new address"
+                        )
                     continue
                 return await _read(response, url)
             finally:

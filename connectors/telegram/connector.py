@@ -16,6 +16,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    LinkPreviewOptions,
     ReplyParameters,
     Update,
 )
@@ -36,6 +37,10 @@ from connectors.errors import ConnectorConfigError, DeliveryError
 from connectors.telegram.render import to_html
 
 log = logging.getLogger(__name__)
+
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+"""Replies never unfurl links: a preview is a request Telegram makes to a URL the reply holds,
+which a planted instruction could fill with the user's data (exfiltration without a tool)."""
 
 _COMMANDS = [
     BotCommand("start", "Start talking to your assistant / 开始"),
@@ -224,6 +229,7 @@ class TelegramConnector(Connector):
                     parse_mode=ParseMode.HTML if len(rendered) <= 4096 else None,
                     reply_markup=markup,
                     reply_parameters=reply,
+                    link_preview_options=_NO_PREVIEW,
                 )
             except BadRequest as exc:
                 if "parse entities" not in str(exc).lower():
@@ -233,6 +239,7 @@ class TelegramConnector(Connector):
                     text=message.text,
                     reply_markup=markup,
                     reply_parameters=reply,
+                    link_preview_options=_NO_PREVIEW,
                 )
         except RetryAfter as exc:
             raise DeliveryError(

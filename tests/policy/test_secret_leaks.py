@@ -262,16 +262,6 @@ def checkpoint_bytes(home: Path) -> bytes:
     return b"".join(bytes(a or b"") + bytes(b or b"") for a, b in rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SecretLeak,
-    reason=(
-        "agent/graph/nodes.py `act` passes a call's raw arguments to the tool and into the "
-        "`tool_call` audit row (`detail.arguments`) without `untrusted.redact`, which gate.py "
-        "applies only to approval requests: a secret value in a model's arguments is stored "
-        "in the memory, the reminder, the audit trail and the turn's checkpoint"
-    ),
-)
 async def test_a_secret_the_model_writes_into_a_memory_is_not_stored_or_audited(
     leaky_env: dict[str, str],
     leaky_llm: FakeVLLM,
