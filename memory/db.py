@@ -6,8 +6,10 @@ here so the rest of the code never cares which database it runs on.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -18,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
@@ -73,6 +77,21 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+    async def run_sqlite(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job` with a pooled SQLite connection, on that connection's own thread.
+
+        For the few statements on every tool call's path (the audit append, the grant
+        lookup): SQLAlchemy's async layer hands each statement, fetch and commit to
+        aiosqlite's thread separately, about 0.1 ms per hand-off; one job is one hand-off.
+        `job` owns the transaction it opens.
+        """
+        assert self.is_sqlite, "run_sqlite needs the SQLite backend"
+        async with self.engine.connect() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            # aiosqlite's `_execute` runs a callable on the connection's worker thread.
+            result: T = await driver._execute(lambda: job(driver._conn))
+            return result
 
 
 def open_database(url: str | URL, *, pool_size: int = 10) -> Database:

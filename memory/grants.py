@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +34,17 @@ class GrantStore:
 
     async def find(self, user_id: int, tool: str, target: str) -> int | None:
         """The grant covering this call (one for the exact target, or for every target)."""
+        if self._db.is_sqlite:
+            # On the path of every `ask` call: one hand-off instead of SQLAlchemy's several.
+            def lookup(sqlite: sqlite3.Connection) -> int | None:
+                row = sqlite.execute(
+                    "SELECT id FROM policy_grants WHERE user_id = ? AND tool = ? "
+                    "AND target IN (?, '') LIMIT 1",
+                    (user_id, tool, target),
+                ).fetchone()
+                return int(row[0]) if row else None
+
+            return await self._db.run_sqlite(lookup)
         query = (
             select(PolicyGrant.id)
             .where(
