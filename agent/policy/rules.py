@@ -60,7 +60,7 @@ scopes:
   # Memory kinds: fact, preference, mood, commitment, rejected_proposal, person, project, event,
   # instruction. A kind left out never enters a prompt or a memory tool's answer.
   memory_kinds: ["*"]
-  calendars: ["*"]      # calendar names as your CalDAV server shows them
+  calendars: ["*"]      # calendar1, calendar2, … in the order of DADANG_CALENDAR_URLS
   sites: ["*"]          # hosts web_read and the browser may open
   api_hosts: ["*"]      # hosts API tools may call
 

@@ -56,11 +56,12 @@ class Proactivity:
         llm: LLMClient,
         embedder: Embedder | None = None,
         clock: Callable[[], datetime] = utcnow,
+        calendar_scope: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self._identities = IdentityStore(db)
         self._zones: dict[int, ZoneInfo] = {}
-        self.calendar = build_calendar(settings)
+        self.calendar = build_calendar(settings, allow=calendar_scope)
         self._sync_engine = open_sync_engine(db.url)
         self.engine = JobEngine(self._sync_engine, poll=settings.scheduler_poll)
         self.reminders = ReminderService(
@@ -250,8 +251,15 @@ class Proactivity:
             self.engine.wakeup()
 
 
-def build_calendar(settings: Settings) -> CalendarService | None:
-    """The owner's calendars from settings (None when none are configured)."""
+def build_calendar(
+    settings: Settings, *, allow: Callable[[str], bool] | None = None
+) -> CalendarService | None:
+    """The owner's calendars from settings (None when none are configured or allowed).
+
+    `allow` is the policy's calendar scope: a calendar left out is never read at all — not by
+    the prompt, the tools, the heartbeat nor the briefing. Names are `calendar1`, `calendar2`, …
+    in the order of DADANG_CALENDAR_URLS.
+    """
     if not settings.calendar_urls:
         return None
     password = settings.calendar_password.get_secret_value() if settings.calendar_password else None
@@ -261,4 +269,5 @@ def build_calendar(settings: Settings) -> CalendarService | None:
         )
         for i, url in enumerate(settings.calendar_urls)
     ]
-    return CalendarService(sources)
+    sources = [s for s in sources if allow is None or allow(s.name)]
+    return CalendarService(sources) if sources else None

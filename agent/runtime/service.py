@@ -112,6 +112,7 @@ class Runtime:
             run_task=self._run_task,
             llm=self.llm,
             embedder=self.memory.embedder,
+            calendar_scope=self.policy.scopes.allows_calendar,
         )
         self.controls = ProactiveControls(self.proactive, self.memory)
         if self.proactive.calendar is not None:

@@ -189,3 +189,18 @@ def test_rate_limiter_is_a_sliding_window_per_user() -> None:
     assert limiter.hit(2, now=2) is None  # another user has their own window
     assert limiter.hit(1, now=60.5) is None  # the first event left the window
     assert RateLimiter(limit=0, window=60).hit(1) is None  # 0 turns the limit off
+
+
+def test_a_calendar_outside_the_scope_is_never_opened(tmp_path: Path) -> None:
+    from agent.proactive.service import build_calendar
+    from agent.settings import load_settings
+
+    files = [tmp_path / "work.ics", tmp_path / "family.ics"]
+    for f in files:
+        f.write_text("BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//t//EN\nEND:VCALENDAR\n")
+    settings = load_settings(home=tmp_path, calendar_urls=[str(f) for f in files])
+    scopes = Policy.parse("scopes:\n  calendars: [calendar2]\n").scopes
+    calendar = build_calendar(settings, allow=scopes.allows_calendar)
+    assert calendar is not None and [s.name for s in calendar.sources] == ["calendar2"]
+    nothing = Policy.parse("scopes:\n  calendars: []\n").scopes
+    assert build_calendar(settings, allow=nothing.allows_calendar) is None
