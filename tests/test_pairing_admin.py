@@ -327,9 +327,10 @@ async def test_a_revoked_persons_unanswered_message_is_not_replayed_at_start(
     env = {"DADANG_HOME": str(clean_environ)}
     assert (await asyncio.to_thread(dadang, "pair", "approve", code, env=env)).returncode == 0
     await fake_tg.wait_sent(chat_id=stranger, count=2, timeout=15)
-    await svc.stop()
+    # Read before stopping: a stopped service's engine must not open new connections.
     user_id = await svc.runtime.stores.identities.user_for("telegram", str(stranger))
     assert user_id is not None
+    await svc.stop()
 
     async def leave_unanswered(db: Database) -> int:
         record = await ConversationStore(db).record_inbound(
