@@ -23,6 +23,7 @@ from agent.cli.pair import pair_app
 from agent.cli.policy import policy_app
 from agent.cli.proactive import proactive_app
 from agent.cli.secrets import secrets_app
+from agent.cli.tools import tools_app
 from agent.errors import ConfigError
 from agent.settings import Settings
 
@@ -39,6 +40,7 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(tools_app, name="tools")
 app.command("doctor")(doctor_command)
 
 

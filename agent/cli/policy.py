@@ -13,9 +13,7 @@ from agent.errors import ConfigError
 from agent.policy.engine import PolicyEngine
 from agent.policy.rules import POLICY_FILE, Policy
 from agent.settings import Settings
-from automation.tools import ToolRegistry
-from automation.tools.builtin import register as register_builtin_tools
-from automation.tools.calendar_tools import register_calendar_tools
+from agent.tool_setup import build_tools
 from memory.audit import AuditLog
 from memory.db import open_database
 from memory.grants import GrantStore
@@ -35,10 +33,7 @@ def check() -> None:
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    registry = ToolRegistry()
-    register_builtin_tools(registry)
-    if settings.calendar_urls:
-        register_calendar_tools(registry)
+    registry = build_tools(settings, policy.scopes)
     engine = PolicyEngine(policy)
     source = str(path) if path.exists() else f"{path} (absent: documented defaults)"
     typer.echo(f"policy: {source}\ndigest: {policy.digest[:16]}\n")

@@ -21,6 +21,7 @@ from agent.proactive.heartbeat import Heartbeat
 from agent.proactive.nudge import NudgeSender
 from agent.proactive.planner import Planner
 from agent.settings import Settings, parse_clock, parse_hours
+from agent.tool_setup import calendar_names
 from automation.calendar import CalendarService, source_from_url
 from automation.scheduler.engine import Firing, JobEngine
 from automation.scheduler.leader import LeaderElection
@@ -264,10 +265,8 @@ def build_calendar(
         return None
     password = settings.calendar_password.get_secret_value() if settings.calendar_password else None
     sources = [
-        source_from_url(
-            url, name=f"calendar{i + 1}", username=settings.calendar_username, password=password
-        )
-        for i, url in enumerate(settings.calendar_urls)
+        source_from_url(url, name=name, username=settings.calendar_username, password=password)
+        for name, url in zip(calendar_names(settings), settings.calendar_urls, strict=True)
     ]
     sources = [s for s in sources if allow is None or allow(s.name)]
     return CalendarService(sources) if sources else None

@@ -33,9 +33,7 @@ from agent.runtime.queues import ConversationQueues
 from agent.runtime.replies import language_of, reply
 from agent.runtime.turns import TurnRunner
 from agent.settings import Settings
-from automation.tools import ToolRegistry
-from automation.tools.builtin import register as register_builtin_tools
-from automation.tools.calendar_tools import register_calendar_tools
+from agent.tool_setup import build_tools
 from connectors.base import Admission, Connector, InboundMessage
 from memory import segment
 from memory.approvals import ApprovalStore
@@ -93,8 +91,6 @@ class Runtime:
         self.reflections = ReflectionStore(db)
         self.reflector: Reflector | None = None
         self._memory_task: asyncio.Task[None] | None = None
-        self.tools = ToolRegistry()
-        register_builtin_tools(self.tools)
         # A broken policy file stops the start here, with the line to fix (fail closed).
         self.policy = Policy.load(settings.home, create=True)
         self.audit = AuditLog(db)
@@ -115,8 +111,7 @@ class Runtime:
             calendar_scope=self.policy.scopes.allows_calendar,
         )
         self.controls = ProactiveControls(self.proactive, self.memory)
-        if self.proactive.calendar is not None:
-            register_calendar_tools(self.tools)
+        self.tools = build_tools(settings, self.policy.scopes)
         self._stack = AsyncExitStack()
         self._queues: ConversationQueues | None = None
         self._started_connectors: list[Connector] = []

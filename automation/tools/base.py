@@ -81,6 +81,8 @@ class Tool(abc.ABC, Generic[ArgsT]):
     untrusted_output: ClassVar[bool] = False
     """True when results carry third-party text (web pages, emails, invites): after reading it,
     the policy makes every write or send in the turn ask the user first."""
+    source: ClassVar[str] = "builtin"
+    """Where the tool comes from (`builtin`, `http:<file>`, `openapi:<name>`, `mcp:<server>`)."""
     reads: ClassVar[frozenset[str]] = frozenset()
     """The data scopes a call reads (`memory`, `calendar`, `web`, …), recorded in the audit."""
 
