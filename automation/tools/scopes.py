@@ -63,6 +63,24 @@ class DataScopes:
         """May an API on `host` be called? See `_allows_host`."""
         return self._allows_host(self.api_hosts, host, port)
 
+    def names_site(self, host: str, port: int) -> bool:
+        """Does a `sites` pattern name `host` exactly? See `_names_host`."""
+        return self._names_host(self.sites, host, port)
+
+    def names_api_host(self, host: str, port: int) -> bool:
+        """Does an `api_hosts` pattern name `host` exactly? See `_names_host`."""
+        return self._names_host(self.api_hosts, host, port)
+
+    @staticmethod
+    def _names_host(patterns: tuple[str, ...], host: str, port: int) -> bool:
+        # A name that resolves to a private address must be listed as itself: a port wildcard is
+        # fine, a host wildcard ("*", "local*") is not.
+        for pattern in patterns:
+            name, _, port_pattern = pattern.lower().partition(":")
+            if name == host.lower() and fnmatch.fnmatchcase(str(port), port_pattern or "*"):
+                return True
+        return False
+
     @staticmethod
     def _allows_host(patterns: tuple[str, ...], host: str, port: int | None) -> bool:
         # A pattern may name the host or host:port. "*" covers public hosts only: loopback and
