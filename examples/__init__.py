@@ -1,0 +1,1 @@
+"""Runnable examples: demo services for walkthroughs and tests, outside the layered packages."""
