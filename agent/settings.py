@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from agent.errors import ConfigError
+from automation.mcp.config import McpServerConfig, check_unique
 
 CONFIG_FILE = "dadang.toml"
 _toml_path: ContextVar[Path | None] = ContextVar("dadang_toml_path", default=None)
@@ -122,6 +123,10 @@ class Settings(BaseSettings):
     """Memories retrieved into each prompt."""
     prompt_budget_tokens: int = 6000
     """Upper bound for the assembled prompt (estimated tokens); older turns are summarised."""
+    tools_prompt_budget: int = Field(default=3000, ge=0)
+    """Estimated tokens of tool schemas from HTTP/OpenAPI/MCP sources sent with every request
+    (built-in tools are always sent); when the user's tools need more, they are offered through
+    tool_search instead of all at once; 0 = never defer."""
     http_host: str = "127.0.0.1"
     """Where the HTTP app (/healthz, /metrics) listens."""
     http_port: int = 8765
@@ -136,8 +141,14 @@ class Settings(BaseSettings):
     """Longer messages are refused with an explanation instead of filling the context."""
     history_messages: int = 20
     """Past messages of the conversation put into each prompt."""
-    max_tool_steps: int = 6
-    """Model ⇄ tool round trips allowed in one turn."""
+    max_tool_steps: int = 12
+    """Model ⇄ tool round trips allowed for one request; then the model must report what it
+    did and what is left."""
+    turn_time_budget: float = 300.0
+    """Seconds of work (model and tool time; waiting for your approval does not count) one
+    request may take; then the model reports partial results instead of going on."""
+    tool_timeout: float = 120.0
+    """Seconds one tool call may take before it is stopped and the model is told."""
     database_wait: float = 60.0
     """Seconds `dadang run` keeps retrying an unreachable database at start before it gives up
     (containers often start before their database)."""
@@ -190,6 +201,12 @@ class Settings(BaseSettings):
     """Tool calls the agent may make for one user per hour (0: no limit)."""
     api_token: SecretStr | None = None
     """Bearer token for the HTTP API (`/api/approvals`); the API is closed while unset."""
+    files_max_mb: int = Field(default=500, ge=1)
+    """Storage quota per user in MB for files sent in chat, downloaded or made by tools (one
+    file is at most 50 MB); the bytes live in `$DADANG_HOME/files/`."""
+    mcp_servers: list[McpServerConfig] = Field(default_factory=list)
+    """MCP servers whose tools the assistant may use: `[[mcp_servers]]` tables at the end of this
+    file (keys: docs/mcp.md), or DADANG_MCP_SERVERS as a JSON list."""
 
     @field_validator("telegram_allowed_users", mode="before")
     @classmethod
@@ -211,6 +228,12 @@ class Settings(BaseSettings):
     def _split_urls(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _unique_servers(cls, value: list[McpServerConfig]) -> list[McpServerConfig]:
+        check_unique(value)
         return value
 
     @field_validator("quiet_hours")

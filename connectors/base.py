@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from connectors.errors import AttachmentError, DeliveryError
+
 
 @dataclass(frozen=True, kw_only=True)
 class InboundMessage:
@@ -25,6 +27,22 @@ class InboundMessage:
     """`start`, `help`, … when the message is a slash command."""
     callback: Callback | None = None
     """Set when the user pressed an inline button instead of writing."""
+    attachments: list[Attachment] = field(default_factory=list)
+    """Files sent with the message (`text` is then their caption, possibly empty); fetched with
+    `Connector.fetch_attachment` only once the sender is known to be admitted."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attachment:
+    """A file the user sent, not yet downloaded."""
+
+    id: str
+    """The channel's handle to fetch it (Telegram: the `file_id`)."""
+    name: str
+    """File name as the sender's app gave it (unsanitised)."""
+    mime: str
+    size: int | None
+    """Bytes, when the channel says so before the download."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +114,27 @@ class Connector(abc.ABC):
         Raises:
             DeliveryError: the channel refused or failed (see `retryable`).
         """
+
+    async def fetch_attachment(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        """Download an attachment of an inbound message.
+
+        Raises:
+            AttachmentError: too large (over `max_bytes` or the channel's own limit), gone, or
+                the channel failed; the message says so in words for the user.
+        """
+        raise AttachmentError(f"the {self.id} channel cannot receive files")
+
+    async def send_file(self, chat_id: str, *, name: str, data: bytes, caption: str = "") -> str:
+        """Deliver a file as a document with an optional caption; returns the channel's id.
+
+        A method of its own rather than a field of `OutboundMessage`: a file is never split into
+        parts, carries no buttons and has its own limits (Telegram: 50 MB, a 1024-character
+        caption), and a channel without files fails loudly here instead of sending only text.
+
+        Raises:
+            DeliveryError: the channel refused or failed (see `retryable`).
+        """
+        raise DeliveryError(f"the {self.id} channel cannot send files", retryable=False)
 
     async def edit(self, chat_id: str, message_id: str, text: str) -> None:
         """Replace a sent message's text and drop its buttons (no-op where unsupported)."""

@@ -1,18 +1,24 @@
 """The terminal channel: `dadang chat` talks to the same runtime as the local owner.
 
 Buttons (an approval request, a reminder's snooze) are printed as numbered choices; typing the
-number answers them exactly as a press in Telegram would.
+number answers them exactly as a press in Telegram would. Files the assistant sends are written
+to a folder (`$DADANG_HOME/outbox-files` for `dadang chat`) and their path is printed: a terminal
+cannot show a document, and the data directory keeps them private (0600) where the current
+folder might be a shared or synced one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from connectors.base import Callback, Connector, InboundMessage, InboundSink, OutboundMessage
+from connectors.errors import DeliveryError
 
 LOCAL_USER = "local"
 LOCAL_CHAT = "local"
@@ -29,8 +35,10 @@ class TerminalConnector(Connector):
         *,
         read_line: Callable[[], str] | None = None,
         write: Callable[[str], None] | None = None,
+        files_dir: Path | None = None,
     ) -> None:
         self._read_line = read_line or (lambda: input("you> "))
+        self._files_dir = files_dir or Path.cwd() / "dadang-files"
         self._write = write or (lambda text: print(f"dadang> {text}\n", flush=True))
         self._sink: InboundSink | None = None
         self._replied = asyncio.Event()
@@ -59,6 +67,19 @@ class TerminalConnector(Connector):
         self._write(text)
         self._replied.set()
         return message_id
+
+    async def send_file(self, chat_id: str, *, name: str, data: bytes, caption: str = "") -> str:
+        """Write the file into the files folder (never overwriting one) and print its path."""
+        try:
+            path = await asyncio.to_thread(_write_new, self._files_dir, name, data)
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot write {name} to {self._files_dir}: {exc.strerror or exc}", retryable=False
+            ) from exc
+        self._counter += 1
+        self._write(f"{caption}\n📎 {path}" if caption else f"📎 {path}")
+        self._replied.set()
+        return f"cli-{self._counter}"
 
     async def edit(self, chat_id: str, message_id: str, text: str) -> None:
         """Print the new state of an earlier message; its choices are gone."""
@@ -124,3 +145,19 @@ class TerminalConnector(Connector):
             if not await self.wait_reply(reply_timeout):
                 with contextlib.suppress(Exception):
                     print("(still working; the answer will appear here)", file=sys.stderr)
+
+
+def _write_new(folder: Path, name: str, data: bytes) -> Path:
+    """`folder/name`, or `name (2)`, `name (3)`, … when taken; created 0600, never replaced."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    base = Path(Path(name).name.strip(" .") or "file")
+    for n in range(1, 1000):
+        candidate = folder / (base.name if n == 1 else f"{base.stem} ({n}){base.suffix}")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return candidate
+    raise FileExistsError(f"too many files called {base.name} in {folder}")

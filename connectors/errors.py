@@ -2,7 +2,8 @@
 
 ConnectorError
 ├── ConnectorConfigError   a wrong token or endpoint: fix the setting named in the message
-└── DeliveryError          one send failed; `retryable` and `retry_after` tell the outbox what to do
+├── DeliveryError          one send failed; `retryable` and `retry_after` tell the outbox what to do
+└── AttachmentError        a user's file could not be fetched; the message is for the user
 """
 
 
@@ -21,3 +22,8 @@ class DeliveryError(ConnectorError):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class AttachmentError(ConnectorError):
+    """Fetching an attachment failed (too large for the channel, gone, network); the message
+    says why in words the user can act on ("send a link instead")."""

@@ -65,6 +65,10 @@ class ArtefactStore:
             raise ArtefactError(f"artefact {digest[:12]}… was changed")
         return data
 
+    def discard(self, digest: str) -> None:
+        """Remove the bytes under `digest` (the caller knows nothing refers to them any more)."""
+        self._path(digest).unlink(missing_ok=True)
+
     def check(self, digest: str) -> str | None:
         """None when the artefact is intact, else what is wrong with it."""
         try:

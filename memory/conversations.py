@@ -395,6 +395,11 @@ class ConversationStore:
             channel_message_ids=[],
         )
 
+    async def set_text(self, message_id: int, text: str) -> None:
+        """Replace a stored message's text (its attachments resolved into lines for the model)."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(update(Message).where(Message.id == message_id).values(text=text))
+
     async def set_status(self, message_id: int, status: MessageStatus) -> None:
         """Close an inbound message without a stored reply (rejected or failed)."""
         async with self._db.sessions() as session:

@@ -151,7 +151,10 @@ class OutboxItem(Base):
     """A message owed to a channel: written with the reply, sent, then marked delivered."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status", "status", "next_attempt_at"),
+        Index("uq_outbox_dedupe", "dedupe_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -175,6 +178,12 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     buttons: Mapped[str | None] = mapped_column(Text, default=None)
     """JSON rows of [label, callback data] shown under the last part (reminder actions)."""
+    file_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    """A stored file (`files.id`) sent as a document with `text` as its caption. No foreign key:
+    a file deleted before delivery makes the row fail with a clear error instead of vanishing."""
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), default=None)
+    """Set by sends a re-run turn could repeat (`file:<message>:<file>`); a second row with the
+    same key is refused, so a replayed tool call never sends twice."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from memory.db import Database
 from memory.models import OutboxItem, OutboxStatus
@@ -32,6 +33,8 @@ class OutboxEntry:
     channel_message_ids: list[str]
     buttons: list[list[tuple[str, str]]] = field(default_factory=list)
     """Rows of (label, callback data) shown under the last part."""
+    file_id: int | None = None
+    """A stored file to send as a document, `text` being its caption."""
 
 
 class OutboxStore:
@@ -82,6 +85,54 @@ class OutboxStore:
             channel_message_ids=[],
         )
 
+    async def add_file(
+        self,
+        *,
+        channel: str,
+        chat_id: str,
+        file_id: int,
+        caption: str,
+        dedupe_key: str | None,
+        claimed: bool = False,
+    ) -> OutboxEntry | None:
+        """Queue a stored file for a chat; None when a row with `dedupe_key` exists already.
+
+        The caller checked that the file belongs to the chat's user: delivery reads it by id.
+        """
+        now = utcnow()
+        statement = (
+            insert(OutboxItem)
+            .values(
+                channel=channel,
+                chat_id=chat_id,
+                text=caption,
+                file_id=file_id,
+                dedupe_key=dedupe_key,
+                status=OutboxStatus.SENDING if claimed else OutboxStatus.PENDING,
+                parts_sent=0,
+                attempts=1 if claimed else 0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            .returning(OutboxItem.id)
+        )
+        try:
+            async with self._db.engine.begin() as conn:
+                item_id = (await conn.execute(statement)).scalar_one()
+        except IntegrityError:
+            return None
+        return OutboxEntry(
+            id=item_id,
+            channel=channel,
+            chat_id=chat_id,
+            text=caption,
+            parts_sent=0,
+            attempts=1 if claimed else 0,
+            reply_to_channel_message_id=None,
+            channel_message_ids=[],
+            file_id=file_id,
+        )
+
     async def due(
         self, *, channels: frozenset[str], now: datetime | None = None, limit: int = 500
     ) -> list[tuple[int, str, str]]:
@@ -114,13 +165,14 @@ class OutboxStore:
                 OutboxItem.reply_to_channel_message_id,
                 OutboxItem.channel_message_ids,
                 OutboxItem.buttons,
+                OutboxItem.file_id,
             )
         )
         async with self._db.engine.begin() as conn:
             row = (await conn.execute(statement)).first()
         if row is None:
             return None
-        channel, chat_id, text, parts_sent, attempts, reply_to, sent_ids, buttons = row
+        channel, chat_id, text, parts_sent, attempts, reply_to, sent_ids, buttons, file_id = row
         return OutboxEntry(
             id=item_id,
             channel=channel,
@@ -133,6 +185,7 @@ class OutboxStore:
             buttons=[[(label, data) for label, data in r] for r in json.loads(buttons)]
             if buttons
             else [],
+            file_id=file_id,
         )
 
     async def sent_ids(self, item_id: int) -> list[str]:
@@ -195,6 +248,25 @@ class OutboxStore:
                     OutboxItem.next_attempt_at < due,
                 )
                 .values(next_attempt_at=due)
+            )
+
+    async def release(self, item_ids: list[int], *, behind: int) -> None:
+        """Return rows claimed here but never attempted to `pending`, due with row `behind`.
+
+        A row born claimed that was queued after a row put back for a retry would otherwise stay
+        `sending` (the poll only sees `pending` rows) until the next start; due no earlier than
+        `behind`, it still never overtakes it.
+        """
+        if not item_ids:
+            return
+        async with self._db.sessions() as session, session.begin():
+            due = await session.scalar(
+                select(OutboxItem.next_attempt_at).where(OutboxItem.id == behind)
+            )
+            await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id.in_(item_ids), OutboxItem.status == OutboxStatus.SENDING)
+                .values(status=OutboxStatus.PENDING, next_attempt_at=due or utcnow())
             )
 
     async def failed(self, item_id: int, *, error: str) -> None:

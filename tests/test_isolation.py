@@ -29,6 +29,7 @@ from memory.memories import MemoryStore, NewMemory
 from memory.notes import NoteStore
 from memory.proactive import ProactiveStore
 from memory.secrets import Keyring, SecretStore
+from memory.tool_access import ToolAccess
 from memory.types import utcnow
 from tests.conftest import Service, make_settings
 from tests.fakes import vllm
@@ -132,6 +133,7 @@ def seed(url: str, tmp_path: Path) -> Seeded:
         for name in ("api_token", f"{mark.lower()}_bank"):
             stored = cli("secrets", "set", name, "--user", spec, stdin=f"{mark}-value-4711\n")
             assert stored.exit_code == 0, stored.output
+    assert cli("tools", "disable", "web_read", "--user", B).exit_code == 0
 
     async def rows(db: Database) -> int:
         for uid, mark in ((a, A_MARK), (b, B_MARK)):
@@ -211,6 +213,9 @@ def everything_of_b(url: str, b: int) -> dict[str, Any]:
         return {
             "notes": [n.text for n in await NoteStore(db).list(user_id=b)],
             "secrets": [await secrets.get(b, n) for n in ("api_token", "bobonly_bank")],
+            "tool_access": [
+                (r.pattern, r.enabled) for r in await ToolAccess(db, AuditLog(db)).rules(b)
+            ],
         }
 
     return seen | on_db(url, stored)
@@ -238,6 +243,9 @@ def read_everything_as_a(as_a: AsA, tmp_path: Path, seeded: Seeded) -> None:
     as_a.shows_only_a("proactive", "log", "--user", A, "--json")
     as_a.shows_only_a("approvals", "list", "--user", A)
     as_a.shows_only_a("policy", "grants", "--user", A)
+    # B switched web_read off for themselves: A still has it.
+    tools = as_a("tools", "list", "--json", "--user", A).stdout.splitlines()
+    assert {r["name"]: r["enabled"] for r in map(json.loads, tools)}["web_read"] is True
 
 
 def try_bs_things_as_a(as_a: AsA, tmp_path: Path, seeded: Seeded) -> None:
@@ -248,6 +256,7 @@ def try_bs_things_as_a(as_a: AsA, tmp_path: Path, seeded: Seeded) -> None:
         ("secrets", "delete", "bobonly_bank"),
     ]
     refused.append(("policy", "ungrant", str(seeded.b_grant)))
+    refused.append(("tools", "reset", "web_read"))  # B's switch, not A's
     for args in refused:
         result = as_a(*args, "--user", A)
         assert result.exit_code == 1, (args, result.output)
@@ -267,6 +276,9 @@ def try_bs_things_as_a(as_a: AsA, tmp_path: Path, seeded: Seeded) -> None:
     assert replaced.stdout.strip() == "replaced secret api_token"
     added = as_a("jobs", "add", "--user", A, "--text", f"{A_MARK} gym", "--at", LATER)
     assert added.exit_code == 0
+    for action in ("disable", "enable"):
+        assert as_a("tools", action, "web_*", "--user", A).exit_code == 0
+    assert as_a("tools", "reset", "web_*", "--user", A).exit_code == 0
 
 
 def test_acting_as_a_never_shows_or_changes_bs_data(url: str, tmp_path: Path) -> None:

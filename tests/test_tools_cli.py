@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from agent.cli.main import app
 from agent.policy.rules import DEFAULT_POLICY, POLICY_FILE
 from tests.test_pairing_admin import cli
 
@@ -14,7 +16,7 @@ from tests.test_pairing_admin import cli
 def listed(*extra: str) -> dict[str, dict[str, object]]:
     result = cli("tools", "list", "--json", *extra)
     assert result.exit_code == 0, result.output
-    return {row["name"]: row for row in map(json.loads, result.output.splitlines())}
+    return {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
 
 
 def test_every_builtin_tool_is_listed_with_source_risk_and_policy(clean_environ: Path) -> None:
@@ -48,3 +50,47 @@ def test_calendar_tools_follow_configuration_and_scope(
         DEFAULT_POLICY.replace('  calendars: ["*"]', f"  calendars: {scope}")
     )
     assert ("calendar_events" in listed()) is shown
+
+
+def write_tool_files(home: Path) -> None:
+    (home / "tools").mkdir(parents=True, exist_ok=True)
+    (home / "tools" / "office.yaml").write_text(
+        "name: office_rooms\ndescription: List rooms.\nmethod: GET\n"
+        "url: http://127.0.0.1:9/rooms\n",
+        encoding="utf-8",
+    )
+    (home / "tools" / "broken.yaml").write_text("name: Bad Name\nmethod: FETCH\n", encoding="utf-8")
+
+
+def test_http_tool_files_are_listed_and_a_broken_file_is_named_on_stderr(
+    clean_environ: Path,
+) -> None:
+    write_tool_files(clean_environ)
+    tools = listed()
+    assert tools["office_rooms"]["source"] == "http:office"
+    assert tools["office_rooms"]["risk"] == "read"
+    result = CliRunner().invoke(app, ["tools", "list"])
+    assert result.exit_code == 0
+    assert "broken.yaml" in result.stderr and "not loaded" in result.stderr
+    assert "office_rooms" in result.stdout
+
+
+def test_enable_disable_reset_switch_tools_per_user_and_are_audited(clean_environ: Path) -> None:
+    write_tool_files(clean_environ)
+    owner_view = listed("--user", "owner")
+    assert owner_view["office_rooms"]["enabled"] is True
+    assert owner_view["current_time"]["enabled"] is True
+
+    assert cli("tools", "disable", "office_*", "--user", "owner").exit_code == 0
+    assert listed("--user", "owner")["office_rooms"]["enabled"] is False
+    assert cli("tools", "enable", "office_rooms", "--user", "owner").exit_code == 0
+    assert listed("--user", "owner")["office_rooms"]["enabled"] is True  # exact name wins
+    assert cli("tools", "reset", "office_rooms", "--user", "owner").exit_code == 0
+    assert listed("--user", "owner")["office_rooms"]["enabled"] is False
+    missing = cli("tools", "reset", "office_rooms", "--user", "owner")
+    assert missing.exit_code == 1 and "no switch" in missing.output
+
+    table = cli("tools", "list", "--user", "owner").stdout.splitlines()
+    assert table[0].split() == ["tool", "source", "risk", "policy", "enabled", "reads"]
+    audit = cli("audit", "show", "--limit", "20").output
+    assert "tool_disabled" in audit and "tool_enabled" in audit and "tool_access_reset" in audit

@@ -17,11 +17,29 @@ _HEADER = """\
 """
 
 
+_MCP_EXAMPLE = """\
+# MCP servers whose tools the assistant may use (docs/mcp.md). Tables must stay at the end of
+# the file: every key after a [[mcp_servers]] line belongs to that server.
+#
+# [[mcp_servers]]
+# name = "files"                          # tools appear as files_<tool>
+# command = ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/home/me/shared"]
+# tool_risks = { write_file = "write" }   # per tool; else `risk`, else the server's hints
+#
+# [[mcp_servers]]
+# name = "tracker"
+# url = "https://mcp.example.com/mcp"     # streamable HTTP
+# bearer_secret = "tracker_token"         # stored with: dadang secrets set tracker_token
+# risk = "read"
+# exclude = ["delete_issue"]
+"""
+
+
 def render_config(settings: Settings, *, chosen: dict[str, Any]) -> str:
     """A commented TOML file; keys in `chosen` are written active, the rest commented out."""
     lines = [_HEADER]
     for name, field in Settings.model_fields.items():
-        if name == "home":
+        if name in ("home", "mcp_servers"):
             continue
         doc = " ".join((field.description or "").split())
         lines.extend(f"# {line}" for line in textwrap.wrap(doc, 96))
@@ -34,6 +52,7 @@ def render_config(settings: Settings, *, chosen: dict[str, Any]) -> str:
             else:
                 lines.append(f"# {name} = {_toml_value(value)}")
         lines.append("")
+    lines.append(_MCP_EXAMPLE)
     return "\n".join(lines)
 
 

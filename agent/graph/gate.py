@@ -16,6 +16,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent.graph.state import TurnDeps, TurnState
+from agent.graph.toolset import not_loaded, visible
 from agent.graph.untrusted import redact
 from agent.policy.engine import Verdict, hosts_named
 from agent.policy.rules import Decision
@@ -47,6 +48,8 @@ async def gate(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
     if deps.policy is None:
         return {"verdicts": {}}
     trusted = hosts_named(state["text"])
+    allowed = visible(state)
+    deferred = frozenset(state.get("deferred") or ())
     verdicts: dict[str, dict[str, Any]] = {}
     for call in state["messages"][-1].get("tool_calls", []):
         fn = call["function"]
@@ -71,7 +74,10 @@ async def gate(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
             target=target,
             tainted=bool(state.get("tainted")),
             trusted_hosts=trusted,
+            enabled=allowed is None or fn["name"] in allowed,
         )
+        if verdict.rule == "not_enabled" and fn["name"] in deferred:
+            verdict = not_loaded(fn["name"])  # enabled, but its schema was not sent yet
         if verdict.decision is Decision.ASK:
             verdict = await _wait_for_user(state, deps, call, tool, target, verdict)
         verdicts[call["id"]] = verdict.as_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -15,6 +16,7 @@ from agent.graph.budget import estimate_tokens
 from agent.graph.calendar_context import calendar_block
 from agent.graph.context import assemble
 from agent.graph.state import TurnDeps, TurnState
+from agent.graph.toolset import activated, catalog, turn_tools, visible
 from agent.graph.untrusted import redact, wrap
 from agent.llm import Completion
 from agent.llm.repair import parse_arguments
@@ -39,6 +41,8 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         limit=deps.history_messages,
         after_id=upto,
     )
+    toolset = await turn_tools(deps, state["user_id"])
+    tools = toolset.tools
     profile: list[MemoryRecord] = []
     hits: list[Hit] = []
     if deps.memory is not None:
@@ -82,7 +86,7 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         hits=hits,
         text=state["text"],
         budget=deps.prompt_budget,
-        tools_tokens=_tools_tokens(deps),
+        tools_tokens=_tools_tokens(deps.tools.schemas(frozenset(tools))),
         extra=extra,
     )
     return {
@@ -96,15 +100,17 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         "memory_ids": [h.memory.id for h in hits],
         "tainted": tainted,
         "verdicts": {},
+        "active_seconds": 0.0,
+        "tools": tools,
+        "deferred": toolset.deferred,
     }
 
 
 _TOOLS_TOKENS: dict[int, int] = {}
 
 
-def _tools_tokens(deps: TurnDeps) -> int:
-    # The schema list is built once per registry; so is its size.
-    schemas = deps.tools.schemas()
+def _tools_tokens(schemas: list[dict[str, Any]]) -> int:
+    # Each schema list is built once by the registry; so is its size.
     key = id(schemas)
     if key not in _TOOLS_TOKENS:
         _TOOLS_TOKENS[key] = estimate_tokens(json.dumps(schemas, ensure_ascii=False))
@@ -112,19 +118,22 @@ def _tools_tokens(deps: TurnDeps) -> int:
 
 
 async def think(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
-    """Call the model with the tool schemas (none once the step budget is spent)."""
+    """Call the model with the tool schemas; once the step or time budget is spent, without
+    them and with a note asking for a report of what was done and what is left."""
     deps = runtime.context
-    out_of_steps = state.get("steps", 0) >= deps.max_tool_steps
+    stop = _stop_note(state, deps)
+    out_of_steps = stop is not None
     started = time.perf_counter()
     completion = await deps.llm.chat(
-        state["messages"],
-        tools=None if out_of_steps else deps.tools.schemas(),
+        state["messages"] if stop is None else [*state["messages"], stop],
+        tools=None if out_of_steps else deps.tools.schemas(visible(state)),
         thinking=deps.thinking,
         stream=deps.stream,
         max_tokens=deps.max_tokens,
         temperature=deps.temperature,
     )
     update = _usage(state, completion)
+    update["active_seconds"] = state.get("active_seconds", 0.0) + time.perf_counter() - started
     if deps.audit is not None:
         detail: dict[str, Any] = {
             "message_id": state["inbound_id"],
@@ -164,6 +173,23 @@ async def think(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
     return update
 
 
+def _stop_note(state: TurnState, deps: TurnDeps) -> dict[str, Any] | None:
+    """The runtime's instruction to wrap up, when the request has used up its budget."""
+    if state.get("steps", 0) >= deps.max_tool_steps:
+        why = f"the limit of {deps.max_tool_steps} tool rounds for one request is reached"
+    elif state.get("active_seconds", 0.0) >= deps.turn_time_budget:
+        why = f"the time budget of {deps.turn_time_budget:.0f} s for one request is spent"
+    else:
+        return None
+    return {
+        "role": "system",
+        "content": (
+            f"Stop here: {why}. Do not call tools. Report to the user what was done (with the "
+            "ids and links from the tool results), what was not done, and how to go on."
+        ),
+    }
+
+
 def _usage(state: TurnState, completion: Completion) -> dict[str, Any]:
     return {
         "prompt_tokens": state.get("prompt_tokens", 0) + completion.prompt_tokens,
@@ -175,7 +201,15 @@ def _usage(state: TurnState, completion: Completion) -> dict[str, Any]:
 async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
     """Run the calls `gate` allowed; every result goes back to the model as labelled data."""
     deps = runtime.context
+    started = time.perf_counter()
     last = state["messages"][-1]
+    channel, chat_id = state.get("channel"), state.get("chat_id")
+    board = (
+        deps.progress(channel, chat_id, state["inbound_id"])
+        if deps.progress is not None and channel and chat_id
+        else None
+    )
+    found = catalog(deps, state)
     ctx = ToolContext(
         user_id=state["user_id"],
         timezone=state["timezone"],
@@ -190,6 +224,16 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         chat_id=state.get("chat_id"),
         scopes=deps.scopes,
         tainted=bool(state.get("tainted")),
+        progress=board,
+        files=deps.files.for_user(
+            state["user_id"],
+            channel=state.get("channel"),
+            chat_id=state.get("chat_id"),
+            source_message_id=state["inbound_id"],
+        )
+        if deps.files is not None
+        else None,
+        catalog=found,
     )
     verdicts = state.get("verdicts") or {}
     tainted = bool(state.get("tainted"))
@@ -235,6 +279,8 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         "pending_calls": False,
         "tainted": tainted,
         "verdicts": {},
+        "active_seconds": state.get("active_seconds", 0.0) + time.perf_counter() - started,
+        **activated(state, found),  # what tool_search found is listed from the next step on
     }
 
 
@@ -258,8 +304,13 @@ async def _checked_call(
                 f"is reached (next one in about {minutes} min). Tell the user.",
                 False,
             )
+    if tool is None:
+        # The names this user may call now, not every registered one (it may be hundreds).
+        names = state.get("tools") or deps.tools.names()
+        listed = ", ".join(names)
+        return f"Error: there is no tool named {fn['name']!r}. Available: {listed}.", False
     content = await _run_tool(deps, fn["name"], fn["arguments"], ctx)
-    return content, tool is not None
+    return content, True
 
 
 async def _run_tool(deps: TurnDeps, name: str, raw_arguments: str, ctx: ToolContext) -> str:
@@ -277,9 +328,15 @@ async def _run_tool(deps: TurnDeps, name: str, raw_arguments: str, ctx: ToolCont
     if not isinstance(arguments, dict):
         return "Error: arguments must be a JSON object."
     try:
-        result = await tool.call(arguments, ctx)
+        async with asyncio.timeout(deps.tool_timeout):
+            result = await tool.call(arguments, ctx)
     except ToolError as exc:
         return f"Error: {exc}"
+    except TimeoutError:
+        return (
+            f"Error: {name} did not finish within {deps.tool_timeout:.0f} s and was stopped; "
+            "its effect is unknown — check before retrying a write."
+        )
     except Exception as exc:  # a broken tool must not end the turn; the model explains it
         log.exception("tool %s failed", name)
         return f"Error: the tool {name} failed ({type(exc).__name__})."

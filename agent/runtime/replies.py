@@ -98,9 +98,13 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "{day} {time} {first} overlaps {second}",
         "zh": "{day} {time}「{first}」与「{second}」时间重叠",
     },
+    "attachment_failed": {
+        "en": "I couldn't take the file {name}: {reason}.",
+        "zh": "文件 {name} 我没能接收：{reason}。",
+    },
     "unsupported": {
-        "en": "I can only read text messages for now.",
-        "zh": "我目前只能读文字消息。",
+        "en": "I can read text, documents and photos; this kind of message I can't use yet.",
+        "zh": "我能读文字、文件和图片；这类消息我暂时还用不了。",
     },
     "approval_request": {
         "en": "🔐 May I do this?\n{what}\nWhy I ask: {reason}.\nThis request expires at {expires}.",

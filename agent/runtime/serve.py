@@ -59,7 +59,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
 
 async def chat(settings: Settings, *, once: str | None = None) -> None:
     """The terminal chat, in process, as the owner; other channels keep their own process."""
-    terminal = TerminalConnector()
+    terminal = TerminalConnector(files_dir=settings.home / "outbox-files")
     runtime = Runtime(settings, [terminal])
     await runtime.start()
     try:

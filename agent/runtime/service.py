@@ -27,25 +27,31 @@ from agent.policy.rules import Policy
 from agent.proactive.controls import ProactiveControls
 from agent.proactive.service import Proactivity
 from agent.reflect import Reflector
+from agent.runtime.attachments import admission_text
 from agent.runtime.delivery import OutboxDelivery
 from agent.runtime.health import ModelHealth
+from agent.runtime.progress import ChatProgress
 from agent.runtime.queues import ConversationQueues
 from agent.runtime.replies import language_of, reply
+from agent.runtime.secret_access import StoredSecrets
 from agent.runtime.turns import TurnRunner
 from agent.settings import Settings
-from agent.tool_setup import build_tools
+from agent.tool_setup import add_mcp_tools, build_tools
+from automation.tools.file_access import FileAccess
 from connectors.base import Admission, Connector, InboundMessage
 from memory import segment
 from memory.approvals import ApprovalStore
 from memory.audit import AuditLog
 from memory.conversations import ConversationStore, InboundRecord
 from memory.db import Database, open_database
+from memory.files import MB, FileStore
 from memory.grants import GrantStore
 from memory.identities import IdentityStore
 from memory.models import MessageStatus
 from memory.outbox import OutboxEntry, OutboxStore
 from memory.reflections import ReflectionStore
 from memory.reminders import ReminderRecord
+from memory.tool_access import ToolAccess
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +104,10 @@ class Runtime:
         self.message_limit = RateLimiter(limit=settings.rate_messages_per_minute, window=60.0)
         self._limit_told: dict[int, float] = {}
         self.health = ModelHealth(self.llm)
-        self.delivery = OutboxDelivery(self.stores.outbox, self.connectors, self.metrics)
+        self.files = FileStore(db, settings.home / "files", quota_bytes=settings.files_max_mb * MB)
+        self.delivery = OutboxDelivery(
+            self.stores.outbox, self.connectors, self.metrics, files=self.files
+        )
         push = frozenset(self.connectors) - {"cli"} or frozenset(self.connectors)
         self.proactive = Proactivity(
             settings,
@@ -111,7 +120,9 @@ class Runtime:
             calendar_scope=self.policy.scopes.allows_calendar,
         )
         self.controls = ProactiveControls(self.proactive, self.memory)
-        self.tools = build_tools(settings, self.policy.scopes)
+        self.progress = ChatProgress(self.connectors)
+        self._secrets = StoredSecrets(db, settings)
+        self.tools = build_tools(settings, self.policy.scopes, resolve_secret=self._secrets)
         self._stack = AsyncExitStack()
         self._queues: ConversationQueues | None = None
         self._started_connectors: list[Connector] = []
@@ -134,6 +145,11 @@ class Runtime:
     async def start(self) -> None:
         """Open the checkpointer, recover unfinished work, start delivery and the connectors."""
         owner = await self.stores.identities.ensure_owner(name=self.settings.owner_name)
+        mcp = await add_mcp_tools(
+            self.tools, self.settings, resolve_secret=self._secrets, owner_id=owner.id
+        )
+        if mcp is not None:
+            self._stack.push_async_callback(mcp.close)
         checkpointer = await self._stack.enter_async_context(open_checkpointer(self.stores.db.url))
         graph = build_graph(checkpointer)
         deps = TurnDeps(
@@ -143,6 +159,9 @@ class Runtime:
             conversations=self.stores.conversations,
             history_messages=self.settings.history_messages,
             max_tool_steps=self.settings.max_tool_steps,
+            turn_time_budget=self.settings.turn_time_budget,
+            tool_timeout=self.settings.tool_timeout,
+            progress=self.progress.board,
             thinking=self.settings.llm_thinking,
             stream=self.settings.llm_stream,
             max_tokens=self.settings.llm_max_tokens,
@@ -150,6 +169,7 @@ class Runtime:
             memory=self.memory,
             recall_limit=self.settings.memory_recall_limit,
             prompt_budget=self.settings.prompt_budget_tokens,
+            tools_prompt_budget=self.settings.tools_prompt_budget,
             reminders=self.proactive.reminders,
             calendar=self.proactive.calendar,
             calendar_user=owner.id,
@@ -159,7 +179,12 @@ class Runtime:
             approvals=self.approvals.store,
             tool_limit=RateLimiter(limit=self.settings.rate_tool_calls_per_hour, window=3600.0),
             scopes=self.policy.scopes,
+            files=FileAccess(
+                store=self.files, outbox=self.stores.outbox, deliver=self._deliver_entry
+            ),
             log_prompts=self.policy.rules.audit.log_prompts,
+            tool_access=ToolAccess(self.stores.db, self.audit),
+            owner_id=owner.id,
         )
         await self.grants.record_policy(self.policy.digest, self.policy.text, source="service")
         if self.settings.memory_reflect:
@@ -186,6 +211,7 @@ class Runtime:
             deliver=self.delivery.submit,
             reflect=self.reflector.submit if self.reflector else None,
             approvals=self.approvals,
+            files=self.files,
         )
         self._runner = runner
         self._queues = ConversationQueues(runner, max_concurrent=self.settings.max_concurrent_turns)
@@ -358,7 +384,7 @@ class Runtime:
             user_id=user_id,
             channel=message.channel,
             chat_id=message.chat_id,
-            text=message.text,
+            text=admission_text(message),
             channel_message_id=message.channel_message_id,
         )
         if record is None:

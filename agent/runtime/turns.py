@@ -17,10 +17,12 @@ from agent.graph.state import TurnDeps, TurnState
 from agent.llm import ModelError, ModelRequestError, ModelUnavailable
 from agent.metrics import Metrics
 from agent.policy.approvals import ApprovalDesk
+from agent.runtime.attachments import AttachmentIntake
 from agent.runtime.health import ModelHealth
 from agent.runtime.replies import language_of, reply
 from connectors.base import Connector
 from memory.conversations import ConversationStore, InboundRecord, Usage
+from memory.files import FileStore
 from memory.identities import IdentityStore
 from memory.models import MessageStatus
 from memory.outbox import OutboxStore
@@ -51,8 +53,21 @@ class TurnRunner:
     """`Reflector.submit` when memory extraction is on."""
     approvals: ApprovalDesk | None = None
     """Where a turn paused by the policy goes to ask its user."""
+    files: FileStore | None = None
+    """Where attachments are stored before the turn (None: they are not fetched)."""
 
     def __post_init__(self) -> None:
+        self._intake = (
+            AttachmentIntake(
+                files=self.files,
+                connectors=self.connectors,
+                conversations=self.conversations,
+                outbox=self.outbox,
+                deliver=self.deliver,
+            )
+            if self.files is not None
+            else None
+        )
         # Conversations told "the model is unavailable" during the current outage: told once.
         self._notified: set[int] = set()
         # (name, time zone) per user, re-read after a minute so profile edits show up soon.
@@ -75,6 +90,9 @@ class TurnRunner:
 
     async def __call__(self, record: InboundRecord) -> None:
         """Answer `record`, waiting out model outages; never drops or duplicates the reply."""
+        if self._intake is not None:
+            # Files are taken even while the model is down: the channel's link may expire.
+            record = await self._intake.prepare(record)
         while True:
             if not self.health.is_up:
                 await self._tell_unavailable(record)

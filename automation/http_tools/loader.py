@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from automation.http_tools.spec import HttpToolSpec
+from automation.http_tools.spec import IMPORTED_FROM, HttpToolSpec
 from automation.http_tools.tool import SecretResolver, build_tool
 from automation.tools.base import Tool
 
@@ -29,10 +29,11 @@ def load_http_tools(
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     for path in files:
         try:
-            specs = _read(path)
+            specs, imported_from = _read(path)
         except _FileError as exc:
             errors.extend(exc.lines)
             continue
+        source = f"openapi:{path.stem}" if imported_from else f"http:{path.stem}"
         for spec in specs:
             if spec.name in seen:
                 errors.append(
@@ -40,9 +41,7 @@ def load_http_tools(
                 )
                 continue
             seen[spec.name] = str(path)
-            tools.append(
-                build_tool(spec, source=f"http:{path.stem}", resolve_secret=resolve_secret)
-            )
+            tools.append(build_tool(spec, source=source, resolve_secret=resolve_secret))
     return tools, errors
 
 
@@ -52,8 +51,9 @@ class _FileError(Exception):
         self.lines = lines
 
 
-def _read(path: Path) -> list[HttpToolSpec]:
-    """The specs in one file: a mapping for one tool, or `tools:` with a list of them."""
+def _read(path: Path) -> tuple[list[HttpToolSpec], str | None]:
+    """The specs in one file (a mapping for one tool, or `tools:` with a list of them), and
+    where `dadang tools import-openapi` imported them from, if it wrote the file."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -63,10 +63,16 @@ def _read(path: Path) -> list[HttpToolSpec]:
         line = f" at line {where.line + 1}" if where is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise _FileError([f"{path}: not valid YAML{line}: {problem}"]) from None
-    if isinstance(data, dict) and set(data) == {"tools"}:
+    imported_from = None
+    if isinstance(data, dict) and "tools" in data and set(data) <= {"tools", IMPORTED_FROM}:
         entries, prefix = data["tools"], "tools."
         if not isinstance(entries, list) or not entries:
             raise _FileError([f"{path}: tools: must be a non-empty list of tools"])
+        imported_from = data.get(IMPORTED_FROM)
+        if IMPORTED_FROM in data and (not isinstance(imported_from, str) or not imported_from):
+            raise _FileError(
+                [f"{path}: {IMPORTED_FROM}: must be the file or URL the tools were imported from"]
+            )
     elif isinstance(data, dict):
         entries, prefix = [data], ""
     else:
@@ -83,4 +89,4 @@ def _read(path: Path) -> list[HttpToolSpec]:
                 problems.append(f"{path}: {field.rstrip('.') or 'tool'}: {error['msg']}")
     if problems:
         raise _FileError(problems)
-    return specs
+    return specs, imported_from

@@ -20,6 +20,9 @@ A file in `DADANG_HOME/tools/` describes one endpoint as a mapping, or several u
       max_chars: 4000                   # longest text returned
     timeout: 15                         # seconds for the whole call
 
+A file written by `dadang tools import-openapi` carries `imported_from: <file or URL>` next to
+`tools:`; its tools then show the source `openapi:<file stem>` instead of `http:<file stem>`.
+
 `in` is `path` (URL-encoded into its placeholder, always required), `query`, `header` or `body`
 (the body parameters together form one JSON object; only POST, PUT, PATCH and DELETE send one).
 `type` is string, integer, number, boolean, array (of strings) or object. `auth` names a secret
@@ -49,6 +52,8 @@ DEFAULT_RISK: Final[dict[str, RiskLevel]] = {
 }
 """The risk of a tool whose file does not declare one, by HTTP method."""
 BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+IMPORTED_FROM: Final = "imported_from"
+"""The file-level key naming the OpenAPI document a file of tools was generated from."""
 
 _PLACEHOLDER: Final = re.compile(r"\{([^{}]*)\}")
 
@@ -89,7 +94,7 @@ class HeaderAuth(_Strict):
     """The secret as the value of the header `name`."""
 
     type: Literal["header"]
-    name: str = Field(pattern=r"^[A-Za-z0-9-]{1,100}$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,100}$")
     secret: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
 
 

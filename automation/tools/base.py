@@ -10,12 +10,13 @@ import abc
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from automation.calendar import CalendarService
 from automation.scheduler.reminders import ReminderService
+from automation.tools.file_access import FileService
 from automation.tools.scopes import DataScopes
 from memory.db import Database
 from memory.service import MemoryService
@@ -33,10 +34,38 @@ class RiskLevel(StrEnum):
 
 NETWORK_READS = frozenset({"web", "api"})
 """`Tool.reads` scopes that contact a host named by the call (its `target`)."""
+CHOSEN_HOST_READS = frozenset({"web"})
+"""Network reads whose host the model's arguments choose (a URL). After untrusted content such
+a read could carry data to any host, so the policy asks; an API tool's host is fixed by the
+tool file the user installed, so its reads need no question."""
 
 
 class ToolError(Exception):
     """A tool failed in a way the model should hear about (the text goes back to it)."""
+
+
+class ProgressBoard(Protocol):
+    """One message per request that the plan is posted to and then edited in place.
+
+    Best effort by design: a channel that cannot edit, or a network fault, must not fail the
+    task; the final report carries everything the board showed.
+    """
+
+    async def show(self, text: str) -> None:
+        """Post `text` the first time, replace it afterwards."""
+
+
+class ToolCatalog(Protocol):
+    """The tools of this turn that are not listed to the model (too many to send with every
+    request): `tool_search` finds them, and what it found becomes callable for the turn."""
+
+    def search(self, query: str, limit: int) -> list[Tool[Any]]:
+        """The best matches for `query` (what the user wants to do), best first."""
+        ...
+
+    def activate(self, names: list[str]) -> None:
+        """Make `names` callable for the rest of the turn."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +94,12 @@ class ToolContext:
     tainted: bool = False
     """Untrusted content is already in this turn: network tools must not be redirected to a
     host the policy did not see."""
+    progress: ProgressBoard | None = None
+    """Where a multi-step task shows its plan to the user (one message, edited in place)."""
+    files: FileService | None = None
+    """The acting user's stored files, and sending one to the chat the request came from."""
+    catalog: ToolCatalog | None = None
+    """The turn's deferred tools, for `tool_search` (None: every tool is already listed)."""
 
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
@@ -85,6 +120,9 @@ class Tool(abc.ABC, Generic[ArgsT]):
     """Where the tool comes from (`builtin`, `http:<file>`, `openapi:<name>`, `mcp:<server>`)."""
     reads: ClassVar[frozenset[str]] = frozenset()
     """The data scopes a call reads (`memory`, `calendar`, `web`, …), recorded in the audit."""
+    stays_private: ClassVar[bool] = False
+    """Effects reach only the acting user (their own files, their own chat), so untrusted
+    content in the turn is no reason to ask: it cannot carry data anywhere through this tool."""
 
     def target(self, arguments: dict[str, Any]) -> str:
         """What a call acts on (a host, a reminder id), shown in approvals and the audit.
@@ -126,25 +164,41 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Pydantic's JSON schema without what only costs prompt tokens.
 
     Titles, the model docstring, `anyOf [X, null]` for optionals (an absent key already means
-    "not given") and `default: null` are dropped; every tool schema is in every prompt.
+    "not given") and `default: null` are dropped, also inside nested models (`$defs`, array
+    items); every tool schema is in every prompt.
     """
     out = {k: v for k, v in schema.items() if k not in ("title", "description")}
-    properties = out.get("properties")
-    if isinstance(properties, dict):
-        compacted: dict[str, Any] = {}
-        for name, prop in properties.items():
-            prop = {k: v for k, v in prop.items() if k != "title"}
-            options = prop.get("anyOf")
-            if isinstance(options, list):
-                non_null = [o for o in options if o != {"type": "null"}]
-                if len(non_null) == 1:
-                    prop.pop("anyOf")
-                    prop = {**non_null[0], **prop}
-            if prop.get("default", 0) is None:
-                prop.pop("default")
-            compacted[name] = prop
-        out["properties"] = compacted
+    _compact_properties(out)
+    defs = out.get("$defs")
+    if isinstance(defs, dict):
+        out["$defs"] = {name: compact_schema(sub) for name, sub in defs.items()}
     return out
+
+
+def _compact_properties(schema: dict[str, Any]) -> None:
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return
+    compacted: dict[str, Any] = {}
+    for name, prop in properties.items():
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        options = prop.get("anyOf")
+        if isinstance(options, list):
+            non_null = [o for o in options if o != {"type": "null"}]
+            if len(non_null) == 1:
+                prop.pop("anyOf")
+                prop = {**non_null[0], **prop}
+        if prop.get("default", 0) is None:
+            prop.pop("default")
+        items = prop.get("items")
+        if isinstance(items, dict) and "properties" in items:
+            prop["items"] = compact_schema(items)
+        compacted[name] = prop
+    schema["properties"] = compacted
+
+
+_SCHEMA_LISTS = 64
+"""Distinct per-user tool lists kept built (users mostly share a handful of them)."""
 
 
 class ToolRegistry:
@@ -152,14 +206,17 @@ class ToolRegistry:
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool[Any]] = {}
-        self._schemas: list[dict[str, Any]] | None = None
+        self._schemas: dict[frozenset[str] | None, list[dict[str, Any]]] = {}
+        self.problems: list[str] = []
+        """Tool sources that failed to load (a broken YAML file, an MCP server that is down),
+        one line each saying what to fix; the other tools still work."""
 
     def register(self, tool: Tool[Any]) -> None:
         """Add a tool; a second tool with the same name is a programming error."""
         if tool.name in self._tools:
             raise ValueError(f"tool {tool.name!r} is already registered")
         self._tools[tool.name] = tool
-        self._schemas = None
+        self._schemas = {}
 
     def get(self, name: str) -> Tool[Any] | None:
         """The tool called `name`, if any."""
@@ -169,8 +226,14 @@ class ToolRegistry:
         """Registered tool names, sorted."""
         return sorted(self._tools)
 
-    def schemas(self) -> list[dict[str, Any]]:
-        """Function schemas sorted by name (a stable prompt prefix); built once, not per turn."""
-        if self._schemas is None:
-            self._schemas = [self._tools[name].schema() for name in self.names()]
-        return self._schemas
+    def schemas(self, only: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        """Function schemas sorted by name (a stable prompt prefix), of every tool or of those
+        in `only` (what one user may use); each distinct list is built once, not per turn."""
+        cached = self._schemas.get(only)
+        if cached is None:
+            names = [n for n in self.names() if only is None or n in only]
+            cached = [self._tools[name].schema() for name in names]
+            if len(self._schemas) >= _SCHEMA_LISTS:
+                self._schemas.clear()
+            self._schemas[only] = cached
+        return cached

@@ -2,8 +2,10 @@
 
 from automation.tools.base import ToolRegistry
 from automation.tools.clock import CurrentTime
+from automation.tools.files import FileDownload, FileList, FileSend
 from automation.tools.memory_tools import MemoryForget, MemorySave, MemorySearch
 from automation.tools.notes import ListNotes, RememberNote
+from automation.tools.plan import TaskPlan
 from automation.tools.quiet import PauseNudges, ResumeNudges
 from automation.tools.reminders import (
     CancelReminder,
@@ -11,6 +13,8 @@ from automation.tools.reminders import (
     ListReminders,
     UpdateReminder,
 )
+from automation.tools.table_tools import TableRead, TableWrite
+from automation.tools.tool_search import ToolSearch
 from automation.tools.web import WebRead
 
 
@@ -29,3 +33,10 @@ def register(registry: ToolRegistry) -> None:
     registry.register(PauseNudges())
     registry.register(ResumeNudges())
     registry.register(WebRead())
+    registry.register(FileList())
+    registry.register(FileSend())
+    registry.register(FileDownload())
+    registry.register(TaskPlan())
+    registry.register(TableRead())
+    registry.register(TableWrite())
+    registry.register(ToolSearch())

@@ -15,7 +15,6 @@ import codecs
 import re
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -29,6 +28,7 @@ from automation.net import (
 from automation.tools.base import RiskLevel, Tool, ToolContext, ToolError
 from automation.tools.html_text import VisibleText, visible_text
 from automation.tools.scopes import DataScopes
+from automation.tools.targets import url_host
 
 MAX_BYTES: Final = 2 * 1024 * 1024
 """Largest page read (2 MB, counted after decompression); more is not a page to summarise."""
@@ -79,14 +79,7 @@ class WebRead(Tool[WebReadArgs]):
 
     def target(self, arguments: dict[str, Any]) -> str:
         """`host` or `host:port` (a non-default port is a different service)."""
-        try:
-            parts = urlsplit(str(arguments.get("url", "")))
-            host = (parts.hostname or "").lower()
-            port = parts.port
-        except (AttributeError, TypeError, ValueError):
-            return ""
-        default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-        return f"{host}:{port}" if host and port is not None and port != default else host
+        return url_host(arguments)
 
     async def run(self, args: WebReadArgs, ctx: ToolContext) -> str:
         page = await _fetch(args.url, ctx.scopes, same_host=ctx.tainted)

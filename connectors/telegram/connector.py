@@ -32,8 +32,16 @@ from telegram.error import (
 )
 from telegram.ext import Application, ApplicationBuilder
 
-from connectors.base import Callback, Connector, InboundMessage, InboundSink, OutboundMessage
+from connectors.base import (
+    Attachment,
+    Callback,
+    Connector,
+    InboundMessage,
+    InboundSink,
+    OutboundMessage,
+)
 from connectors.errors import ConnectorConfigError, DeliveryError
+from connectors.telegram import files
 from connectors.telegram.render import to_html
 
 log = logging.getLogger(__name__)
@@ -77,6 +85,7 @@ class TelegramConnector(Connector):
             .build()
         )
         self._poll_timeout = poll_timeout
+        self._download_limit = files.download_limit_for(api_base)
         self._task: asyncio.Task[None] | None = None
         self._offset: int | None = None
         self._healthy = False
@@ -259,6 +268,16 @@ class TelegramConnector(Connector):
             raise DeliveryError(f"Telegram error: {exc}", retryable=True) from exc
         return str(sent.message_id)
 
+    async def fetch_attachment(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        """`getFile` and download (bots: at most 20 MB from the official Bot API)."""
+        return await files.download(
+            self._app.bot, attachment, max_bytes=max_bytes, limit=self._download_limit
+        )
+
+    async def send_file(self, chat_id: str, *, name: str, data: bytes, caption: str = "") -> str:
+        """`sendDocument` with the file name; the caption is cut to Telegram's 1024."""
+        return await files.upload(self._app.bot, chat_id, name=name, data=data, caption=caption)
+
     async def edit(self, chat_id: str, message_id: str, text: str) -> None:
         """Replace a message's text; without reply_markup Telegram drops its inline keyboard."""
         try:
@@ -314,11 +333,12 @@ def _normalise(update: Update) -> InboundMessage | None:
         return None
     user = message.from_user
     text = message.text or message.caption or ""
+    attachments = files.attachments_of(message)
     command = None
     if text.startswith("/"):
         word = text.split(maxsplit=1)[0][1:]
         command = word.split("@", 1)[0].lower() or None
-    elif not text:
+    elif not text and not attachments:
         command = "unsupported"
     quoted = message.reply_to_message
     if command is None and quoted is not None and (quoted.text or quoted.caption):
@@ -334,4 +354,5 @@ def _normalise(update: Update) -> InboundMessage | None:
         display_name=user.full_name,
         language_code=user.language_code,
         command=command,
+        attachments=attachments,
     )

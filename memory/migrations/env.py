@@ -7,8 +7,10 @@ from sqlalchemy import create_engine, pool
 
 import memory.approval_models
 import memory.audit_models
+import memory.file_models
 import memory.proactive_models
-import memory.secret_models  # noqa: F401  (registers the secrets table)
+import memory.secret_models
+import memory.tool_access_models  # noqa: F401  (registers the tool_access table)
 from memory.models import Base
 
 config = context.config

@@ -7,8 +7,8 @@ or ``{"ok": false, "error_code", "description", "parameters"}``. This fake answe
 way, long-polls ``getUpdates`` like Telegram (offset confirms, unconfirmed updates come
 again, a newer poll ends an older one with 409), and checks texts with ``tg_markup``.
 
-Tests drive it from any thread or loop: ``push_*`` enqueue updates and wake a long poll at
-once; ``sent``/``calls`` record traffic; ``wait_sent`` waits for the bot's replies.
+Tests drive it from any thread or loop: ``push_*`` enqueue updates (``push_document`` and
+``push_photo`` from ``tg_files``) and wake a long poll at once; ``sent``/``calls`` record traffic; ``wait_sent`` waits for the bot's replies.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from starlette.routing import Route
 
 from .server import ThreadedServer
 from .tg_api import BotApi
+from .tg_files import MediaUpdates
 from .tg_markup import utf16_len
 from .tg_wire import JSON, ApiError, read_params
 
 __all__ = ["ApiError", "FakeTelegram"]
 
 
-class FakeTelegram(BotApi):
+class FakeTelegram(MediaUpdates, BotApi):
     """The Bot API on ``api_base``; see the module docstring for the behaviour it models."""
 
     def __init__(

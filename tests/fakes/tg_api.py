@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from .server import Notifier
+from .tg_files import DOWNLOAD_LIMIT
 from .tg_markup import MAX_CAPTION, MAX_TEXT, parse_text, utf16_len
 from .tg_wire import JSON, ApiError
 
@@ -359,9 +360,13 @@ class BotApi:
             stored = self._files.get(str(p.get("file_id")))
         if stored is None:
             raise ApiError(400, "Bad Request: invalid file_id")
+        size = stored.get("file_size", len(stored["content"]))
+        if size > DOWNLOAD_LIMIT:
+            # The cloud Bot API hands bots files of at most 20 MB.
+            raise ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": p["file_id"],
-            "file_unique_id": "AgAD" + str(p["file_id"])[-4:],
-            "file_size": len(stored["content"]),
+            "file_unique_id": stored.get("file_unique_id", "AgAD" + str(p["file_id"])[-4:]),
+            "file_size": size,
             "file_path": stored["file_path"],
         }

@@ -10,8 +10,10 @@ from sqlalchemy import create_engine
 
 import memory.approval_models
 import memory.audit_models
+import memory.file_models
 import memory.proactive_models
-import memory.secret_models  # noqa: F401  (registers the secrets table)
+import memory.secret_models
+import memory.tool_access_models  # noqa: F401  (registers the tool_access table)
 from memory.conversations import ConversationStore, Usage
 from memory.db import open_database, sync_url
 from memory.identities import IdentityStore
