@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,11 +21,12 @@ from agent.memory_setup import build_memory
 from agent.metrics import Metrics
 from agent.policy.approvals import ApprovalDesk
 from agent.policy.engine import PolicyEngine
-from agent.policy.limits import Limited, RateLimiter
+from agent.policy.limits import RateLimiter
 from agent.policy.rules import Policy
 from agent.proactive.controls import ProactiveControls
 from agent.proactive.service import Proactivity
 from agent.reflect import Reflector
+from agent.runtime.admission import Doorkeeper
 from agent.runtime.attachments import admission_text
 from agent.runtime.delivery import OutboxDelivery
 from agent.runtime.health import ModelHealth
@@ -102,11 +102,18 @@ class Runtime:
         self.audit = AuditLog(db)
         self.grants = GrantStore(db, self.audit)
         self.message_limit = RateLimiter(limit=settings.rate_messages_per_minute, window=60.0)
-        self._limit_told: dict[int, float] = {}
         self.health = ModelHealth(self.llm)
         self.files = FileStore(db, settings.home / "files", quota_bytes=settings.files_max_mb * MB)
         self.delivery = OutboxDelivery(
             self.stores.outbox, self.connectors, self.metrics, files=self.files
+        )
+        self.doorkeeper = Doorkeeper(
+            settings=settings,
+            identities=self.stores.identities,
+            conversations=self.stores.conversations,
+            outbox=self.stores.outbox,
+            delivery=self.delivery,
+            metrics=self.metrics,
         )
         push = frozenset(self.connectors) - {"cli"} or frozenset(self.connectors)
         self.proactive = Proactivity(
@@ -341,18 +348,18 @@ class Runtime:
 
     async def submit(self, message: InboundMessage) -> Admission:
         """Admit one inbound message; returns once it is durably stored (safe to acknowledge)."""
-        user_id = await self._resolve_user(message)
+        user_id = await self.doorkeeper.resolve_user(message)
         if message.callback is not None:
             return await self._press(message, user_id)
         if user_id is None:
-            return await self._pairing(message)
+            return await self.doorkeeper.pairing(message)
         language = language_of(message.text, message.language_code)
         if message.command and message.command not in _KNOWN_COMMANDS | {"unsupported"}:
-            return await self._notice(
+            return await self.doorkeeper.notice(
                 message, user_id, reply("unknown_command", language, command=message.command)
             )
         if message.command == "memory":
-            return await self._notice(
+            return await self.doorkeeper.notice(
                 message, user_id, await self._memory_listing(user_id, language)
             )
         if message.command in ("pause", "resume"):
@@ -362,15 +369,15 @@ class Runtime:
                 if message.command == "pause"
                 else await self.controls.resume(user_id, language)
             )
-            return await self._notice(message, user_id, text)
+            return await self.doorkeeper.notice(message, user_id, text)
         if message.command in _KNOWN_COMMANDS or message.command == "unsupported":
             key = message.command or "unsupported"
-            return await self._notice(message, user_id, reply(key, language))
+            return await self.doorkeeper.notice(message, user_id, reply(key, language))
         limited = self.message_limit.hit(user_id)
         if limited is not None:
-            return await self._rate_limited(message, user_id, language, limited)
+            return await self.doorkeeper.rate_limited(message, user_id, language, limited)
         if len(message.text) > self.settings.max_inbound_chars:
-            return await self._notice(
+            return await self.doorkeeper.notice(
                 message,
                 user_id,
                 reply(
@@ -437,115 +444,6 @@ class Runtime:
             return reply("memory_empty", language)
         lines = [f"#{m.id} [{m.kind}] {m.valid_from:%Y-%m-%d} {m.content}" for m in records]
         return reply("memory_list", language, count=len(records)) + "\n" + "\n".join(lines)
-
-    async def _resolve_user(self, message: InboundMessage) -> int | None:
-        """The user behind the sender, read from the database on every message (no cache).
-
-        `dadang pair revoke` revokes identities from another process, and a revoked person must
-        be refused from their very next message. A TTL cache would leave a window in which they
-        are still admitted and would save one lookup on a unique index (well under a
-        millisecond on SQLite, one round trip on PostgreSQL) per message that then costs a
-        model turn of seconds, so there is none.
-        """
-        return await self._lookup_user(message)
-
-    async def _lookup_user(self, message: InboundMessage) -> int | None:
-        found = await self.stores.identities.user_for(message.channel, message.external_user_id)
-        if found is not None:
-            return found
-        ids = self.settings.telegram_allowed_users
-        if message.channel != "telegram" or not message.external_user_id.isdigit():
-            return None
-        if int(message.external_user_id) not in ids:
-            return None
-        # The first allow-listed id is the owner: Telegram and the terminal share one memory.
-        owner = await self.stores.identities.owner()
-        link_to = owner.id if owner and int(message.external_user_id) == ids[0] else None
-        return await self.stores.identities.link(
-            user_id=link_to,
-            channel=message.channel,
-            external_id=message.external_user_id,
-            display_name=message.display_name,
-        )
-
-    async def _pairing(self, message: InboundMessage) -> Admission:
-        pairing, new = await self.stores.identities.request_pairing(
-            channel=message.channel,
-            external_id=message.external_user_id,
-            chat_id=message.chat_id,
-            display_name=message.display_name,
-        )
-        if new:
-            log.info(
-                "pairing requested by %s:%s (code %s)",
-                message.channel,
-                message.external_user_id,
-                pairing.code,
-            )
-            item = await self.stores.outbox.add(
-                channel=message.channel,
-                chat_id=message.chat_id,
-                text=reply(
-                    "pairing", language_of(message.text, message.language_code), code=pairing.code
-                ),
-                claimed=True,
-            )
-            self.delivery.submit(item, channel=message.channel, chat_id=message.chat_id)
-        return Admission.PAIRING
-
-    async def _notice(self, message: InboundMessage, user_id: int, text: str) -> Admission:
-        """Answer without the model (commands, refusals); the message is stored, deduplicated."""
-        record = await self.stores.conversations.record_inbound(
-            user_id=user_id,
-            channel=message.channel,
-            chat_id=message.chat_id,
-            text=message.text[: self.settings.max_inbound_chars] or "(empty)",
-            channel_message_id=message.channel_message_id,
-            status=MessageStatus.REJECTED,
-        )
-        if record is None:
-            return Admission.DUPLICATE
-        item = await self.stores.outbox.add(
-            channel=message.channel,
-            chat_id=message.chat_id,
-            text=text,
-            conversation_id=record.conversation_id,
-            claimed=True,
-        )
-        self.delivery.submit(item, channel=message.channel, chat_id=message.chat_id)
-        return Admission.HANDLED
-
-    async def _rate_limited(
-        self, message: InboundMessage, user_id: int, language: str, limited: Limited
-    ) -> Admission:
-        """Refuse a message over the limit: told once per window, then stored silently."""
-        now = time.monotonic()
-        if now - self._limit_told.get(user_id, -limited.window) < limited.window:
-            record = await self.stores.conversations.record_inbound(
-                user_id=user_id,
-                channel=message.channel,
-                chat_id=message.chat_id,
-                text=message.text[: self.settings.max_inbound_chars] or "(empty)",
-                channel_message_id=message.channel_message_id,
-                status=MessageStatus.REJECTED,
-            )
-            return Admission.DUPLICATE if record is None else Admission.REFUSED
-        self._limit_told[user_id] = now
-        self.metrics.errors.labels(kind="rate_limited").inc()
-        text = reply(
-            "rate_limited",
-            language,
-            limit=limited.limit,
-            seconds=max(1, round(limited.retry_after)),
-        )
-        return await self._notice(message, user_id, text)
-
-    async def notify_paired(self, *, channel: str, chat_id: str, language: str = "en") -> None:
-        """Tell a newly admitted user they can talk now."""
-        item = await self.stores.outbox.add(
-            channel=channel, chat_id=chat_id, text=reply("paired", language), claimed=True
-        )
-        self.delivery.submit(item, channel=channel, chat_id=chat_id)
 
     async def wait_idle(self) -> None:
         """Wait until no turn is queued or running (wrap in `asyncio.timeout`)."""
