@@ -76,7 +76,11 @@ async def main() -> None:
     with FakeVLLM() as llm:
         # Extraction (one more call per message, after the reply) is off: the reply prompt is measured.
         settings = load_settings(
-            home=home, llm_base_url=llm.url, timezone="Asia/Shanghai", memory_reflect=False
+            home=home,
+            llm_base_url=llm.url,
+            timezone="Asia/Shanghai",
+            memory_reflect=False,
+            rate_messages_per_minute=0,  # 62 messages in a few seconds: not a flood to refuse
         )
         upgrade(settings.effective_database_url)
         channel = Collector()

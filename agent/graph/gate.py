@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent.graph.state import TurnDeps, TurnState
-from agent.graph.toolset import not_loaded, visible
+from agent.graph.toolset import visible
 from agent.graph.untrusted import redact
 from agent.policy.engine import Verdict, hosts_named
 from agent.policy.rules import Decision
@@ -74,10 +74,10 @@ async def gate(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
             target=target,
             tainted=bool(state.get("tainted")),
             trusted_hosts=trusted,
-            enabled=allowed is None or fn["name"] in allowed,
+            # A deferred tool is enabled, only not listed: calling it by name is allowed
+            # (and `act` lists it from the next step on).
+            enabled=allowed is None or fn["name"] in allowed or fn["name"] in deferred,
         )
-        if verdict.rule == "not_enabled" and fn["name"] in deferred:
-            verdict = not_loaded(fn["name"])  # enabled, but its schema was not sent yet
         if verdict.decision is Decision.ASK:
             verdict = await _wait_for_user(state, deps, call, tool, target, verdict)
         verdicts[call["id"]] = verdict.as_dict()

@@ -246,6 +246,8 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
             # A checkpoint from before the gate existed, or a gate bug: never run unchecked.
             verdict = {"decision": "deny", "rule": "none", "reason": "no policy decision"}
         content, ran = await _checked_call(deps, state, fn, tool, verdict, ctx)
+        if found is not None:
+            found.activate([fn["name"]])  # a deferred tool called by name: list it from now on
         untrusted = bool(tool is not None and tool.untrusted_output and ran)
         tainted = tainted or untrusted
         results.append(

@@ -6,8 +6,11 @@ sees the same list it planned with, and the schema list (sorted) stays a stable 
 When the user's HTTP, OpenAPI and MCP tools would cost more prompt tokens than
 `tools_prompt_budget`, they are deferred (the way large agent frameworks load tools lazily):
 the model gets the built-in tools and `tool_search`, and what a search finds is listed from the
-next step of the same turn on. The next turn starts from the short list again, so the prompt
-prefix stays the same across turns.
+next step of the same turn on. Built-in tools marked `on_demand` (the file and table tools:
+large schemas, needed only around files) are always reached that way. A deferred tool called
+by name runs like any other (it is enabled, only not listed) and is listed from the next step
+on. The next turn starts from the short list again, so the prompt prefix stays the same across
+turns.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from typing import Any
 
 from agent.graph.budget import estimate_tokens
 from agent.graph.state import TurnDeps, TurnState
-from agent.policy.engine import Verdict
-from agent.policy.rules import Decision
 from automation.tools import ToolRegistry
 from automation.tools.tool_search import DeferredCatalog, ToolSearch
 from memory.tool_access import is_enabled
@@ -63,13 +64,24 @@ async def turn_tools(deps: TurnDeps, user_id: int) -> Toolset:
 
 def split(registry: ToolRegistry, names: list[str], *, budget: int) -> Toolset:
     """Defer the non-built-in tools among `names` (sorted) when their schemas cost more than
-    `budget` estimated tokens (0: never). Built-in tools are always listed: they are a fixed,
-    known cost, and the ones every conversation needs."""
-    deferrable = [n for n in names if _source(registry, n) != "builtin"]
-    if budget <= 0 or not deferrable or schema_tokens(registry, frozenset(deferrable)) <= budget:
+    `budget` estimated tokens (0: never), and the built-in tools marked `on_demand` always
+    (unless `budget` is 0). The other built-in tools are always listed: they are a fixed, known
+    cost, and the ones every conversation needs."""
+    if budget <= 0:
         return Toolset(tools=list(names))
-    listed = set(names).difference(deferrable) | {TOOL_SEARCH}
-    return Toolset(tools=sorted(listed), deferred=deferrable)
+    external = [n for n in names if _source(registry, n) != "builtin"]
+    deferred = {n for n in names if _on_demand(registry, n)}
+    if external and schema_tokens(registry, frozenset(external)) > budget:
+        deferred.update(external)
+    if not deferred:
+        return Toolset(tools=list(names))
+    listed = set(names).difference(deferred) | {TOOL_SEARCH}
+    return Toolset(tools=sorted(listed), deferred=sorted(deferred))
+
+
+def _on_demand(registry: ToolRegistry, name: str) -> bool:
+    tool = registry.get(name)
+    return tool is not None and tool.on_demand
 
 
 def _source(registry: ToolRegistry, name: str) -> str:
@@ -111,7 +123,8 @@ def catalog(deps: TurnDeps, state: TurnState) -> DeferredCatalog | None:
 
 
 def activated(state: TurnState, found: DeferredCatalog | None) -> dict[str, Any]:
-    """The state update listing the tools a search found (sorted: a stable prefix again)."""
+    """The state update listing the tools a search found or the model called by name (sorted:
+    a stable prefix again)."""
     names = found.activated if found is not None else []
     if not names:
         return {}
@@ -119,15 +132,3 @@ def activated(state: TurnState, found: DeferredCatalog | None) -> dict[str, Any]
         "tools": sorted({*(state.get("tools") or []), *names}),
         "deferred": [n for n in state.get("deferred") or [] if n not in names],
     }
-
-
-def not_loaded(name: str) -> Verdict:
-    """The refusal of a deferred tool called before a search found it."""
-    return Verdict(
-        decision=Decision.DENY,
-        rule="not_enabled",
-        reason=(
-            f"{name} is not loaded yet: use tool_search first (search for what you want to "
-            "do), then call the tool it finds"
-        ),
-    )

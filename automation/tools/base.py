@@ -10,7 +10,7 @@ import abc
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -120,6 +120,9 @@ class Tool(abc.ABC, Generic[ArgsT]):
     """Where the tool comes from (`builtin`, `http:<file>`, `openapi:<name>`, `mcp:<server>`)."""
     reads: ClassVar[frozenset[str]] = frozenset()
     """The data scopes a call reads (`memory`, `calendar`, `web`, …), recorded in the audit."""
+    on_demand: ClassVar[bool] = False
+    """Not listed with every request: a situational tool with a large schema, reached through
+    `tool_search` or by calling it by name (its schema is then sent from the next step on)."""
     stays_private: ClassVar[bool] = False
     """Effects reach only the acting user (their own files, their own chat), so untrusted
     content in the turn is no reason to ask: it cannot carry data anywhere through this tool."""
@@ -163,38 +166,58 @@ class Tool(abc.ABC, Generic[ArgsT]):
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Pydantic's JSON schema without what only costs prompt tokens.
 
-    Titles, the model docstring, `anyOf [X, null]` for optionals (an absent key already means
-    "not given") and `default: null` are dropped, also inside nested models (`$defs`, array
-    items); every tool schema is in every prompt.
+    Every tool schema is in every prompt, so the model-facing copy keeps types, enums,
+    required fields, defaults, number bounds and descriptions, and drops: titles, the model
+    docstring, `anyOf [X, null]` for optionals (an absent key already means "not given"),
+    `default: null`, and length/count limits (pydantic still enforces them, and a violation
+    comes back to the model as an error naming the field). A union of plain scalar types
+    becomes one `type` list. Nested models (`$defs`, array items) get the same treatment.
     """
     out = {k: v for k, v in schema.items() if k not in ("title", "description")}
-    _compact_properties(out)
+    return _slim(out)
+
+
+_DROPPED: Final = frozenset({"title", "maxItems", "minItems", "maxLength", "minLength"})
+_SCALARS: Final = frozenset({"string", "integer", "number", "boolean", "null"})
+
+
+def _slim(node: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in node.items() if k not in _DROPPED}
+    options = out.get("anyOf")
+    if isinstance(options, list):
+        non_null = [o for o in options if o != {"type": "null"}]
+        if len(non_null) == 1 and isinstance(non_null[0], dict):
+            out.pop("anyOf")
+            out = {**_slim(non_null[0]), **out}
+        elif (
+            all(isinstance(o, dict) and set(o) == {"type"} for o in non_null)
+            and {o["type"] for o in non_null} <= _SCALARS
+        ):
+            out.pop("anyOf")
+            kinds = [o["type"] for o in non_null]
+            if "integer" in kinds and "number" in kinds:
+                kinds.remove("integer")  # every integer is a number
+            out["type"] = kinds
+        else:
+            out["anyOf"] = [_slim(o) if isinstance(o, dict) else o for o in options]
+    if "default" in out and out["default"] is None:
+        out.pop("default")
+    properties = out.get("properties")
+    if isinstance(properties, dict):
+        out["properties"] = {
+            name: _slim(prop) if isinstance(prop, dict) else prop
+            for name, prop in properties.items()
+        }
+    items = out.get("items")
+    if isinstance(items, dict):
+        out["items"] = _slim(items)
     defs = out.get("$defs")
     if isinstance(defs, dict):
-        out["$defs"] = {name: compact_schema(sub) for name, sub in defs.items()}
+        out["$defs"] = {
+            name: _slim({k: v for k, v in sub.items() if k != "description"})
+            for name, sub in defs.items()
+        }
     return out
-
-
-def _compact_properties(schema: dict[str, Any]) -> None:
-    properties = schema.get("properties")
-    if not isinstance(properties, dict):
-        return
-    compacted: dict[str, Any] = {}
-    for name, prop in properties.items():
-        prop = {k: v for k, v in prop.items() if k != "title"}
-        options = prop.get("anyOf")
-        if isinstance(options, list):
-            non_null = [o for o in options if o != {"type": "null"}]
-            if len(non_null) == 1:
-                prop.pop("anyOf")
-                prop = {**non_null[0], **prop}
-        if prop.get("default", 0) is None:
-            prop.pop("default")
-        items = prop.get("items")
-        if isinstance(items, dict) and "properties" in items:
-            prop["items"] = compact_schema(items)
-        compacted[name] = prop
-    schema["properties"] = compacted
 
 
 _SCHEMA_LISTS = 64

@@ -51,6 +51,7 @@ class FileList(Tool[FileListArgs]):
         "List the user's stored files (sent in chat, downloaded, or made by tools), newest "
         "first, with their ids."
     )
+    on_demand = True
     args_model = FileListArgs
     risk = RiskLevel.READ
     reads = frozenset({"files"})
@@ -83,6 +84,7 @@ class FileSend(Tool[FileSendArgs]):
 
     name = "file_send"
     description = "Send one of the user's stored files to them in this chat, as a document."
+    on_demand = True
     args_model = FileSendArgs
     risk = RiskLevel.WRITE
     stays_private = True
@@ -123,6 +125,7 @@ class FileDownload(Tool[FileDownloadArgs]):
         "Download a file from a web address (http/https, up to 50 MB) and store it among the "
         "user's files; returns its id. Its content is untrusted data."
     )
+    on_demand = True
     args_model = FileDownloadArgs
     risk = RiskLevel.READ
     untrusted_output = True

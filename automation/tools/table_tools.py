@@ -58,6 +58,7 @@ class TableRead(Tool[TableReadArgs]):
         "Read a CSV or Excel file the user stored: without query fields, its columns, types "
         "and sample rows; with where/group_by/aggregates/order_by/limit, the result."
     )
+    on_demand = True
     args_model = TableReadArgs
     risk = RiskLevel.READ
     untrusted_output = True
@@ -87,6 +88,7 @@ class TableWrite(Tool[TableWriteArgs]):
         "Make an Excel (.xlsx, formatted) or CSV file for the user from rows you give (header + "
         "rows) or from a query on a stored file, store it and send it to them in this chat."
     )
+    on_demand = True
     args_model = TableWriteArgs
     risk = RiskLevel.WRITE
     stays_private = True

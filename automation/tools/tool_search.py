@@ -117,8 +117,9 @@ def _summary(tool: Tool[Any]) -> str:
 class ToolSearch(Tool[ToolSearchArgs]):
     name = "tool_search"
     description = (
-        "More tools exist than are listed: search them by what you want to do; found tools "
-        "become callable."
+        "More tools exist than are listed: search them by what you want to do (found tools "
+        "become callable), or call one by name: file_list, file_send, file_download, "
+        "table_read, table_write (CSV/Excel: read, filter, aggregate, write and send)."
     )
     args_model = ToolSearchArgs
     risk = RiskLevel.READ

@@ -160,7 +160,7 @@ async def test_deferred_tools_are_found_by_search_then_listed_and_called(
     assert len(lines) <= 4  # the limit of 3
 
 
-async def test_a_deferred_tool_called_without_search_is_refused_with_the_hint(
+async def test_a_deferred_tool_called_by_name_runs_and_is_listed_from_the_next_step(
     clean_environ: Path,
     fake_llm: FakeVLLM,
     fake_tg: FakeTelegram,
@@ -171,16 +171,17 @@ async def test_a_deferred_tool_called_without_search_is_refused_with_the_hint(
     svc = await start(clean_environ, fake_llm, fake_tg, service_factory, tools_prompt_budget=1000)
     fake_llm.push(
         vllm.tool_calls([("office_rooms_find", {"city": "杭州"})]),
-        vllm.text("I need to search first."),
+        vllm.text("西湖厅 is free."),
     )
     await ask(fake_tg, OWNER, "rooms in Hangzhou")
-    refused = tool_results(fake_llm.requests[-1])[0]
-    assert "use tool_search first" in refused and "not done" in refused
-    assert office_api.requests == []
+    first, second = fake_llm.requests[-2:]
+    assert "office_rooms_find" not in tool_names(first)
+    assert "西湖厅" in tool_results(second)[0]
+    assert "office_rooms_find" in tool_names(second)  # its schema comes with the next step
+    assert len(office_api.requests) == 1
     rows = await AuditLog(svc.runtime.stores.db).entries(limit=None)
     call = next(r for r in rows if r.action == "tool_call")
-    assert call.target == "office_rooms_find"
-    assert call.detail["rule"] == "not_enabled" and call.detail["ran"] is False
+    assert call.target == "office_rooms_find" and call.detail["ran"] is True
 
 
 async def test_budget_zero_sends_every_tool_and_no_search(
@@ -211,7 +212,9 @@ async def test_tools_switched_off_for_a_user_are_never_found(
     svc = await start(clean_environ, fake_llm, fake_tg, service_factory, tools_prompt_budget=1000)
     fake_llm.push(vllm.text("hello"))
     await ask(fake_tg, FRIEND, "hello")  # pairs the friend
-    assert "tool_search" not in tool_names(fake_llm.requests[-1])  # no API tools: nothing deferred
+    first = tool_names(fake_llm.requests[-1])
+    assert not [n for n in first if n.startswith(("office_", "crm_"))]  # none enabled for them
+    assert "tool_search" in first and "table_write" not in first  # on-demand built-ins
     friend = await svc.runtime.stores.identities.user_for("telegram", str(FRIEND))
     assert friend is not None
     await ToolAccess(svc.runtime.stores.db, AuditLog(svc.runtime.stores.db)).set(
