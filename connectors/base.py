@@ -107,6 +107,13 @@ class Connector(abc.ABC):
     async def stop(self) -> None:
         """Stop receiving and release resources."""
 
+    def receive(self, active: bool) -> None:  # noqa: B027 - most channels need no switch
+        """Take updates from the channel, or stop taking them (sending goes on either way).
+
+        Channels where only one process may receive (Telegram long polling: a second poller
+        is refused with 409) are switched by the runtime so only the elected leader receives.
+        """
+
     @abc.abstractmethod
     async def send(self, message: OutboundMessage) -> str:
         """Deliver one part; returns the channel's message id.

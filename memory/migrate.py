@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -58,7 +58,10 @@ def upgrade(url: str | URL) -> None:
     if sync.get_backend_name() == "sqlite" and sync.database not in (None, "", ":memory:"):
         Path(sync.database).parent.mkdir(parents=True, exist_ok=True)
     try:
-        command.upgrade(alembic_config(url), "head")
+        if sync.get_backend_name() == "postgresql":
+            _upgrade_locked(url)
+        else:
+            command.upgrade(alembic_config(url), "head")
     except OperationalError as exc:
         raise DatabaseUnavailable(
             f"cannot reach the database ({exc.orig}); check DADANG_DATABASE_URL and run "
@@ -66,3 +69,32 @@ def upgrade(url: str | URL) -> None:
         ) from exc
     except SQLAlchemyError as exc:
         raise MigrationError(f"migrating the database failed: {exc}") from exc
+
+
+_MIGRATION_LOCK = 0x64616461  # "dada": one key for every Dadang database
+"""PostgreSQL advisory lock held while migrating."""
+
+
+def _upgrade_locked(url: str | URL) -> None:
+    """Migrate under a PostgreSQL advisory lock.
+
+    Several replicas starting together on an empty database would otherwise all run the first
+    revision at once and fail on each other's tables; with the lock, one migrates and the others
+    wait, then find nothing left to do.
+    """
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            conn.commit()
+            try:
+                cfg = alembic_config(url)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()

@@ -15,6 +15,13 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
     done
 fi
 
+# tests/deploy/test_k8s.py renders deploy/k8s with kubectl's Kustomize; install it only when
+# missing (the tests say which version they need if this one is too old).
+if ! command -v kubectl >/dev/null 2>&1; then
+    { apt-get update -qq && apt-get install -y -qq kubernetes-client; } \
+        || echo "could not install kubectl; tests/deploy/test_k8s.py will fail until it exists" >&2
+fi
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

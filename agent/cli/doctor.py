@@ -3,57 +3,64 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any
 
 import typer
 
 from agent.errors import ConfigError
-from agent.llm import LLMClient, ModelError
+from agent.llm.probe import Status, probe_endpoint
 from agent.settings import Settings, load_settings
 from memory.errors import StorageError
 from memory.migrate import current_revision, head_revision, upgrade
 
-_PING_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "ping",
-        "description": "Answer a ping. Always call this tool when asked to ping.",
-        "parameters": {
-            "type": "object",
-            "properties": {"word": {"type": "string"}},
-            "required": ["word"],
-        },
-    },
-}
+_MARKS: dict[Status, str] = {"ok": "✓", "warn": "!", "fail": "✗"}
 
 
 @dataclass
 class Check:
-    """One line of the report."""
+    """One line of the report; `warn` lines are advice and do not fail the command."""
 
     name: str
-    ok: bool
+    status: Status
     detail: str
+    fix: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
 
 
-def doctor_command() -> None:
-    """Check config, database, LLM endpoint (model listed, tool calling), Telegram, calendars."""
+def doctor_command(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the checks as JSON (for scripts and probes)")
+    ] = False,
+) -> None:
+    """Check config, database, the model endpoint (model, context, tool calling, latency,
+    reasoning), Telegram and calendars; exit 1 with what to fix."""
     checks: list[Check] = []
     try:
         settings = load_settings()
     except ConfigError as exc:
-        typer.echo(f"✗ config: {exc}")
+        _report([Check("config", "fail", str(exc))], as_json=as_json)
         raise typer.Exit(1) from exc
     where = settings.config_path if settings.config_path.exists() else "defaults (no dadang.toml)"
-    checks.append(Check("config", True, f"{where}; home {settings.home}"))
+    checks.append(Check("config", "ok", f"{where}; home {settings.home}"))
     checks.append(_database(settings))
     checks.extend(asyncio.run(_model(settings)))
     checks.append(asyncio.run(_telegram(settings)))
     checks.append(asyncio.run(_calendar(settings)))
-    for check in checks:
-        typer.echo(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
-    if not all(c.ok for c in checks):
+    _report(checks, as_json=as_json)
+    if any(c.status == "fail" for c in checks):
         raise typer.Exit(1)
+
+
+def _report(checks: list[Check], *, as_json: bool) -> None:
+    if as_json:
+        ok = all(c.status != "fail" for c in checks)
+        typer.echo(json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, indent=2))
+        return
+    for check in checks:
+        fix = f"; fix: {check.fix}" if check.fix else ""
+        typer.echo(f"{_MARKS[check.status]} {check.name}: {check.detail}{fix}")
 
 
 def _database(settings: Settings) -> Check:
@@ -62,66 +69,30 @@ def _database(settings: Settings) -> Check:
         upgrade(url)
         rev = current_revision(url)
     except StorageError as exc:
-        return Check("database", False, f"{exc}")
-    ok = rev == head_revision()
-    detail = f"schema at {rev}" + ("" if ok else f", expected {head_revision()}")
-    return Check("database", ok, detail)
+        return Check("database", "fail", f"{exc}")
+    if rev != head_revision():
+        return Check("database", "fail", f"schema at {rev}, expected {head_revision()}")
+    return Check("database", "ok", f"schema at {rev}")
 
 
 async def _model(settings: Settings) -> list[Check]:
-    llm = LLMClient(
+    findings = await probe_endpoint(
         base_url=settings.llm_base_url,
         model=settings.llm_model,
         api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
-        timeout=min(settings.llm_timeout, 60.0),
+        request_timeout=min(settings.llm_timeout, 60.0),
         connect_timeout=settings.llm_connect_timeout,
-        max_retries=1,
+        needed_context=settings.prompt_budget_tokens
+        + settings.tools_prompt_budget
+        + settings.llm_max_tokens,
+        stream_tools=settings.llm_stream,
     )
-    try:
-        try:
-            listed = await llm.models()
-            model = await llm.model()
-        except ModelError as exc:
-            return [
-                Check(
-                    "llm",
-                    False,
-                    f"{exc}. Start vLLM (see README) or set DADANG_LLM_BASE_URL",
-                )
-            ]
-        if model not in listed:
-            return [Check("llm", False, f"model {model!r} not in {listed}; fix DADANG_LLM_MODEL")]
-        checks = [Check("llm", True, f"{settings.llm_base_url} serves {model}")]
-        try:
-            answer = await llm.chat(
-                [{"role": "user", "content": "Call the ping tool with word 'pong'."}],
-                tools=[_PING_TOOL],
-                thinking=False,
-                max_tokens=200,
-                temperature=0.0,
-            )
-        except ModelError as exc:
-            checks.append(Check("tool calling", False, str(exc)))
-            return checks
-        called = [c for c in answer.tool_calls if c.name == "ping" and c.arguments is not None]
-        checks.append(
-            Check(
-                "tool calling",
-                bool(called),
-                "the model called a tool"
-                if called
-                else "no tool call came back; start vLLM with --enable-auto-tool-choice "
-                "--tool-call-parser hermes",
-            )
-        )
-        return checks
-    finally:
-        await llm.aclose()
+    return [Check(f.check, f.status, f.detail, f.fix, dict(f.data)) for f in findings]
 
 
 async def _telegram(settings: Settings) -> Check:
     if settings.telegram_token is None:
-        return Check("telegram", True, "off (set DADANG_TELEGRAM_TOKEN to enable)")
+        return Check("telegram", "ok", "off (set DADANG_TELEGRAM_TOKEN to enable)")
     from connectors.errors import ConnectorConfigError
     from connectors.telegram.probe import bot_username
 
@@ -130,10 +101,10 @@ async def _telegram(settings: Settings) -> Check:
             token=settings.telegram_token.get_secret_value(), api_base=settings.telegram_api_base
         )
     except ConnectorConfigError as exc:
-        return Check("telegram", False, str(exc))
+        return Check("telegram", "fail", str(exc))
     allowed = settings.telegram_allowed_users
     note = f"allowed users {allowed}" if allowed else "no allowed users: everyone must pair"
-    return Check("telegram", True, f"@{username}; {note}")
+    return Check("telegram", "ok", f"@{username}; {note}")
 
 
 async def _calendar(settings: Settings) -> Check:
@@ -144,7 +115,7 @@ async def _calendar(settings: Settings) -> Check:
 
     calendar = build_calendar(settings)
     if calendar is None:
-        return Check("calendar", True, "none (set DADANG_CALENDAR_URLS to enable)")
+        return Check("calendar", "ok", "none (set DADANG_CALENDAR_URLS to enable)")
     try:
         now = datetime.now(UTC)
         view = await calendar.events_between(
@@ -153,9 +124,9 @@ async def _calendar(settings: Settings) -> Check:
     finally:
         await calendar.aclose()
     if view.errors:
-        return Check("calendar", False, "; ".join(view.errors))
+        return Check("calendar", "fail", "; ".join(view.errors))
     return Check(
         "calendar",
-        True,
+        "ok",
         f"{len(settings.calendar_urls)} calendar(s), {len(view.events)} events in the next 7 days",
     )

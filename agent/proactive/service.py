@@ -58,8 +58,11 @@ class Proactivity:
         embedder: Embedder | None = None,
         clock: Callable[[], datetime] = utcnow,
         calendar_scope: Callable[[str], bool] | None = None,
+        on_leadership: Callable[[bool], None] | None = None,
     ) -> None:
         self.settings = settings
+        self._on_leadership = on_leadership
+        """Told True when this process becomes the leader, False when it stands by."""
         self._identities = IdentityStore(db)
         self._zones: dict[int, ZoneInfo] = {}
         self.calendar = build_calendar(settings, allow=calendar_scope)
@@ -223,8 +226,12 @@ class Proactivity:
             log.exception("reconciling reminders with scheduler jobs failed; retrying later")
         self.engine.lead()
         self._maintainer = asyncio.create_task(self._maintain(), name="proactive-maintenance")
+        if self._on_leadership is not None:
+            self._on_leadership(True)
 
     async def _stand_by(self) -> None:
+        if self._on_leadership is not None:
+            self._on_leadership(False)
         self.engine.stand_by()
         if self._maintainer is not None:
             self._maintainer.cancel()

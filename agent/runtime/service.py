@@ -125,7 +125,12 @@ class Runtime:
             llm=self.llm,
             embedder=self.memory.embedder,
             calendar_scope=self.policy.scopes.allows_calendar,
+            on_leadership=self._receive,
         )
+        if settings.scheduler:
+            # Replicas elect one leader through the database; only it receives (Telegram allows
+            # one long poll per token). Without the election (scheduler off) this one receives.
+            self._receive(False)
         self.controls = ProactiveControls(self.proactive, self.memory)
         self.progress = ChatProgress(self.connectors)
         self._secrets = StoredSecrets(db, settings)
@@ -418,6 +423,10 @@ class Runtime:
     async def _timezone(self, user_id: int) -> ZoneInfo:
         user = await self.stores.identities.get_user(user_id)
         return ZoneInfo((user.timezone if user else None) or self.settings.timezone)
+
+    def _receive(self, active: bool) -> None:
+        for connector in self.connectors.values():
+            connector.receive(active)
 
     def _deliver_entry(self, entry: OutboxEntry) -> None:
         self.delivery.submit(entry, channel=entry.channel, chat_id=entry.chat_id)

@@ -88,6 +88,8 @@ class TelegramConnector(Connector):
         self._download_limit = files.download_limit_for(api_base)
         self._task: asyncio.Task[None] | None = None
         self._offset: int | None = None
+        self._receiving = asyncio.Event()
+        self._receiving.set()
         self._healthy = False
         self._last_error: str | None = None
 
@@ -145,11 +147,26 @@ class TelegramConnector(Connector):
 
     def status(self) -> dict[str, object]:
         """Polling health for /healthz."""
-        return {"ok": self._healthy, "error": self._last_error}
+        return {
+            "ok": self._healthy,
+            "error": self._last_error,
+            "receiving": self._receiving.is_set(),
+        }
+
+    def receive(self, active: bool) -> None:
+        """Poll only while `active`: Telegram allows one long poll per bot token, so of several
+        replicas only the leader polls (the others would end each other's polls with 409)."""
+        if active and not self._receiving.is_set():
+            log.info("Telegram: this process now receives updates")
+            self._receiving.set()
+        elif not active and self._receiving.is_set():
+            log.info("Telegram: another process receives updates; sending only")
+            self._receiving.clear()
 
     async def _poll(self, sink: InboundSink) -> None:
         backoff = 1.0
         while True:
+            await self._receiving.wait()
             try:
                 raw_updates = await self._app.bot._post(
                     "getUpdates",

@@ -64,6 +64,8 @@ class BotApi:
         self.sent: list[JSON] = []
         """Outgoing messages (sendMessage, sendDocument, editMessageText), oldest first."""
         self.calls: list[tuple[str, JSON]] = []
+        self.conflicts = 0
+        """getUpdates polls ended by a newer poll (two bot instances polling one token)."""
         """Every API call as (method, decoded params), failed ones included."""
         self.commands: list[JSON] = []
         self.webhook_url = ""
@@ -184,6 +186,7 @@ class BotApi:
             await self._signal.wait_async(ready, timeout)
         with self._lock:
             if self._poll_generation != generation:
+                self.conflicts += 1
                 raise ApiError(
                     409,
                     "Conflict: terminated by other getUpdates request; "

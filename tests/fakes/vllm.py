@@ -21,7 +21,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal
@@ -43,9 +42,20 @@ from .vllm_script import (
     raw_content,
     text,
     tool_calls,
+    use_offered_tool,
 )
+from .vllm_serving import ServeFlags
 
-__all__ = ["FakeVLLM", "Reply", "error", "hang", "raw_content", "text", "tool_calls"]
+__all__ = [
+    "FakeVLLM",
+    "Reply",
+    "error",
+    "hang",
+    "raw_content",
+    "text",
+    "tool_calls",
+    "use_offered_tool",
+]
 
 CHUNK_CHARS = 8
 """Streamed text is cut into pieces this long, so clients must really reassemble."""
@@ -84,14 +94,35 @@ class FakeVLLM:
         root: str = "Qwen/Qwen3-30B-A3B-Instruct-2507",
         max_model_len: int = 32768,
         port: int = 0,
+        enable_auto_tool_choice: bool = True,
+        tool_call_parser: str | None = "hermes",
+        reasoning_parser: str | None = "qwen3",
+        thinks: bool = False,
+        responder: Responder = echo,
     ) -> None:
+        """Defaults: ``vllm serve <Instruct-2507> --enable-auto-tool-choice --tool-call-parser
+        hermes --reasoning-parser qwen3``, a model that echoes. The serving options change the
+        wire as vLLM does (see ``vllm_serving``): ``enable_auto_tool_choice=False`` refuses
+        ``tool_choice: "auto"`` with vLLM's 400; another ``tool_call_parser`` leaves
+        ``<tool_call>`` text in ``content``; ``reasoning_parser=None`` leaves ``<think>`` in
+        ``content``; ``thinks`` makes unscripted answers think unless ``enable_thinking`` is
+        false. ``responder`` answers requests nothing was pushed for (``use_offered_tool``: a
+        model that calls the tool it is offered).
+        """
+        self.flags = ServeFlags(
+            enable_auto_tool_choice=enable_auto_tool_choice,
+            tool_call_parser=tool_call_parser,
+            reasoning_parser=reasoning_parser,
+            thinks=thinks,
+        )
         self.model = model
         self.latency = latency
         self.api_key = api_key
         self.reasoning_field = reasoning_field
         self.root = root
         self.max_model_len = max_model_len
-        self.default: Responder = echo
+        self._responder = responder
+        self.default: Responder = responder
         self.requests: list[JSON] = []
         """Parsed bodies received on /v1/chat/completions, in arrival order."""
         self.held_ms: list[float] = []
@@ -153,13 +184,13 @@ class FakeVLLM:
             return len(self._queue)
 
     def reset(self) -> None:
-        """Forget recorded traffic and scripted replies; restore the echo responder."""
+        """Forget recorded traffic and scripted replies; restore the constructor's responder."""
         with self._lock:
             self._queue.clear()
             self.requests.clear()
             self.held_ms.clear()
             self.models_calls = 0
-            self.default = echo
+            self.default = self._responder
 
     # -- HTTP handlers ------------------------------------------------------------------
     def _finish(self, response: Response, started: float, *, record: bool = False) -> Response:
@@ -280,6 +311,8 @@ class FakeVLLM:
             return done(self._error_response(404, msg, param="model"))
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return done(self._error_response(400, "messages: Field required"))
+        if (refused := self.flags.refusal(body)) is not None:
+            return done(self._error_response(400, refused))
 
         with self._lock:
             scripted = self._queue.popleft() if self._queue else None
@@ -290,8 +323,7 @@ class FakeVLLM:
             produced = self.default(body)
             reply = await produced if inspect.isawaitable(produced) else produced
 
-        if (body.get("chat_template_kwargs") or {}).get("enable_thinking") is False:
-            reply = replace(reply, reasoning=None)  # Qwen3 hybrid with thinking switched off
+        reply = self.flags.shape(body, reply, scripted=scripted is not None)
         self._running += 1
         try:
             delay = self.latency if reply.latency is None else reply.latency
@@ -392,7 +424,7 @@ class FakeVLLM:
         }
         deltas = self._deltas(reply)
         for i, delta in enumerate(deltas):
-            if i and reply.chunk_delay > 0:
+            if i:  # yield even without a delay, so a client that left is noticed, as vLLM does
                 await asyncio.sleep(reply.chunk_delay)
             finish = reply.finish_reason if i == len(deltas) - 1 else None
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}

@@ -23,6 +23,7 @@ __all__ = [
     "raw_content",
     "text",
     "tool_calls",
+    "use_offered_tool",
 ]
 
 JSON = dict[str, Any]
@@ -117,6 +118,40 @@ def echo(body: JSON) -> Reply:
         if isinstance(message, dict) and message.get("role") == "user":
             return text("echo: " + content_text(message.get("content")))
     return text("echo: ")
+
+
+def use_offered_tool(body: JSON) -> Reply:
+    """A cooperative model: call the named (or first) offered tool, else echo.
+
+    Arguments are placeholders of each required property's JSON type, so the call is valid
+    against the tool's schema; enough for code that checks that tool calling works at all.
+    """
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    choice = body.get("tool_choice")
+    if not tools or choice == "none":
+        return echo(body)
+    chosen = tools[0]
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        chosen = next((t for t in tools if t.get("function", {}).get("name") == wanted), chosen)
+    function = chosen.get("function") or {}
+    schema = function.get("parameters") or {}
+    properties = schema.get("properties") or {}
+    arguments = {
+        name: _PLACEHOLDERS.get(str((properties.get(name) or {}).get("type")), "test")
+        for name in schema.get("required") or []
+    }
+    return tool_calls([(str(function.get("name", "")), arguments)])
+
+
+_PLACEHOLDERS: dict[str, Any] = {
+    "string": "test",
+    "integer": 1,
+    "number": 1.5,
+    "boolean": True,
+    "array": [],
+    "object": {},
+}
 
 
 def content_text(content: Any) -> str:
