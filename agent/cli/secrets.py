@@ -118,8 +118,10 @@ def rotate_key() -> None:
     settings = ready_settings()
     if settings.secret_key is not None:
         typer.echo(
-            "error: the key comes from DADANG_SECRET_KEY; rotate by re-running with the new key "
-            "as DADANG_SECRET_KEY and the old one in the key file, or unset it to use the file",
+            "error: the key comes from DADANG_SECRET_KEY, which this command cannot rewrite. "
+            "Stop the service, then with DADANG_SECRET_KEY unset write the current key to "
+            f"{settings.home / KEY_FILE}, run `dadang secrets rotate-key`, and put the new key "
+            "from that file into DADANG_SECRET_KEY before starting again (deploy/README.md)",
             err=True,
         )
         raise typer.Exit(2)

@@ -124,3 +124,45 @@ def test_handled_secret_values_are_redacted_from_logs(tmp_path: Path) -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "login with %s", (value,), None)
     RedactSecrets([]).filter(record)
     assert record.getMessage() == "login with ***"
+
+
+def test_rotating_a_key_from_the_environment_follows_the_printed_procedure(
+    clean_environ: Path,
+) -> None:
+    old = Key.generate().text()
+
+    def cli(*args: str, key: str | None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DADANG_HOME": str(clean_environ)}
+        env.pop("DADANG_SECRET_KEY", None)
+        if key is not None:
+            env["DADANG_SECRET_KEY"] = key
+        return subprocess.run(
+            [sys.executable, "-m", "agent.cli.main", "secrets", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+
+    assert cli("set", "api.token", key=old, stdin=VALUE + "\n").returncode == 0
+    refused = cli("rotate-key", key=old)
+    assert refused.returncode == 2
+    assert str(clean_environ / "secret.key") in refused.stderr.replace("\n", "")
+    # The procedure the message gives: the current key into the file, rotate without the variable,
+    # then the new key from the file into the variable.
+    (clean_environ / "secret.key").write_text(old + "\n")
+    assert cli("rotate-key", key=None).returncode == 0
+    new = (clean_environ / "secret.key").read_text().strip()
+    assert new != old
+    listed = cli("list", key=new)
+    assert listed.returncode == 0 and listed.stdout.startswith("api.token\t")
+
+    async def read() -> str:
+        db = open_database(f"sqlite:///{clean_environ / 'dadang.db'}")
+        try:
+            return await SecretStore(db, Keyring.load(clean_environ, new)).get(1, "api.token")
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(read()) == VALUE
