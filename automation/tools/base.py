@@ -7,6 +7,7 @@ sees `schemas()`, sorted by name so the prompt prefix stays stable for vLLM's pr
 from __future__ import annotations
 
 import abc
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -174,7 +175,32 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     becomes one `type` list. Nested models (`$defs`, array items) get the same treatment.
     """
     out = {k: v for k, v in schema.items() if k not in ("title", "description")}
-    return _slim(out)
+    return _slim(_inline_refs(out))
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """`$ref`s to `$defs` replaced by the definition itself, when no definition refers to
+    itself (pydantic names every nested model; inline, the name and the indirection are gone)."""
+    defs = schema.get("$defs")
+    if not isinstance(defs, dict) or any(
+        f'"#/$defs/{name}"' in json.dumps(sub) for name, sub in defs.items()
+    ):
+        return schema
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs:
+                rest = {k: walk(v) for k, v in node.items() if k != "$ref"}
+                body = {k: v for k, v in defs[ref[8:]].items() if k not in ("title", "description")}
+                return {**walk(body), **rest}
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    result: dict[str, Any] = walk(schema)
+    return result
 
 
 _DROPPED: Final = frozenset({"title", "maxItems", "minItems", "maxLength", "minLength"})
@@ -200,8 +226,10 @@ def _slim(node: dict[str, Any]) -> dict[str, Any]:
             out["type"] = kinds
         else:
             out["anyOf"] = [_slim(o) if isinstance(o, dict) else o for o in options]
-    if "default" in out and out["default"] is None:
-        out.pop("default")
+    if "default" in out and (
+        out["default"] is None or out["default"] is False or out["default"] == ""
+    ):
+        out.pop("default")  # what an absent key means anyway
     properties = out.get("properties")
     if isinstance(properties, dict):
         out["properties"] = {

@@ -101,11 +101,10 @@ class ToolSearchArgs(BaseModel):
         min_length=1,
         max_length=300,
         description=(
-            "What you want to do, in any language (words an API would use work best), "
-            "e.g. 'book a meeting room' or '查询会议室'"
+            "What you want to do, in the API's words, e.g. 'book a meeting room' or '查询会议室'"
         ),
     )
-    limit: int = Field(default=8, ge=1, le=20, description="Most tools to return")
+    limit: int = Field(default=8, ge=1, le=20)
 
 
 def _summary(tool: Tool[Any]) -> str:
@@ -117,9 +116,8 @@ def _summary(tool: Tool[Any]) -> str:
 class ToolSearch(Tool[ToolSearchArgs]):
     name = "tool_search"
     description = (
-        "More tools exist than are listed: search them by what you want to do (found tools "
-        "become callable), or call one by name: file_list, file_send, file_download, "
-        "table_read, table_write (CSV/Excel: read, filter, aggregate, write and send)."
+        "Find unlisted tools by what you want to do (they become callable), or call one by "
+        "name: file_list, file_send, file_download, table_read, table_write (CSV/Excel)."
     )
     args_model = ToolSearchArgs
     risk = RiskLevel.READ
