@@ -52,4 +52,7 @@ class StoredFile(Base):
         ForeignKey("messages.id", ondelete="SET NULL"), default=None
     )
     """The inbound message that brought or asked for the file."""
+    call_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    """The tool call that made a generated file: a re-run of that call finds it again, while
+    another call of the same request writing the same name gets a new version."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

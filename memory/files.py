@@ -121,18 +121,31 @@ class FileStore:
         mime: str,
         origin: FileOrigin | str,
         source_message_id: int | None = None,
+        call_id: str | None = None,
     ) -> FileRecord:
-        """Store `data` as `name` for the user; idempotent per (source message, name).
+        """Store `data` as `name` for the user; idempotent per (source message, name), or per
+        (source message, tool call) when `call_id` is given.
 
-        A second call for the same source message and name returns the first file (a re-run
-        turn finds what it stored), even if `data` differs.
+        Without `call_id`, a second call for the same source message and name returns the first
+        file (a re-run turn finds what it stored), even if `data` differs. With it, a re-run of
+        the same call finds its file, and another call of the same request that writes the same
+        name (a corrected table) stores a new version, `name (2).xlsx`.
 
         Raises:
             FileTooLarge: over the per-file limit.
             QuotaExceeded: the user's files would exceed their quota.
         """
         name = sanitise_name(name)
-        if source_message_id is not None:
+        if source_message_id is not None and call_id is not None:
+            made = await self._one(
+                StoredFile.user_id == user_id,
+                StoredFile.source_message_id == source_message_id,
+                StoredFile.call_id == call_id,
+            )
+            if made is not None:
+                return made
+            name = await self._free_name(user_id, source_message_id, name)
+        elif source_message_id is not None:
             found = await self.find(user_id, source_message_id=source_message_id, name=name)
             if found is not None:
                 return found
@@ -152,6 +165,7 @@ class FileStore:
             created_at=utcnow(),
         )
         values = {k: v for k, v in dataclasses.asdict(record).items() if k != "id"}
+        values["call_id"] = call_id
         try:
             async with self._db.engine.begin() as conn:
                 file_id = (
@@ -198,6 +212,17 @@ class FileStore:
         )
         async with self._db.engine.connect() as conn:
             return int(await conn.scalar(query) or 0)
+
+    async def _free_name(self, user_id: int, source_message_id: int, name: str) -> str:
+        """`name`, or `stem (2).ext`, `stem (3).ext`, … if the request already used it."""
+        stem, dot, ext = name.rpartition(".")
+        if not dot or not stem:
+            stem, ext = name, ""
+        candidate, version = name, 1
+        while await self.find(user_id, source_message_id=source_message_id, name=candidate):
+            version += 1
+            candidate = f"{stem} ({version}){'.' + ext if ext else ''}"
+        return candidate
 
     async def find(self, user_id: int, *, source_message_id: int, name: str) -> FileRecord | None:
         """The file a message stored under `name`, if it did (checked before downloading again)."""

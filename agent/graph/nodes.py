@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -245,7 +246,8 @@ async def act(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
         if deps.policy is not None and tool is not None and verdict is None:
             # A checkpoint from before the gate existed, or a gate bug: never run unchecked.
             verdict = {"decision": "deny", "rule": "none", "reason": "no policy decision"}
-        content, ran = await _checked_call(deps, state, fn, tool, verdict, ctx)
+        call_ctx = dataclasses.replace(ctx, call_id=call["id"])
+        content, ran = await _checked_call(deps, state, fn, tool, verdict, call_ctx)
         if found is not None:
             found.activate([fn["name"]])  # a deferred tool called by name: list it from now on
         untrusted = bool(tool is not None and tool.untrusted_output and ran)

@@ -79,6 +79,8 @@ class ToolContext:
     now: datetime
     source_message_id: int | None = None
     """The inbound message that caused the call, for idempotent writes."""
+    call_id: str | None = None
+    """The model's id for this tool call: a re-run of the same call after a crash has it too."""
     memory: MemoryService | None = None
     """Long-term memory of the acting user (None when memory is off)."""
     reminders: ReminderService | None = None

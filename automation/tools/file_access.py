@@ -60,9 +60,16 @@ class FileService:
     """The inbound message the turn answers: adds and sends are idempotent per message."""
 
     async def add(
-        self, name: str, data: bytes, *, mime: str, origin: FileOrigin | str = FileOrigin.GENERATED
+        self,
+        name: str,
+        data: bytes,
+        *,
+        mime: str,
+        origin: FileOrigin | str = FileOrigin.GENERATED,
+        call_id: str | None = None,
     ) -> FileRecord:
-        """Store a file for the user (idempotent per message and name).
+        """Store a file for the user (idempotent per message and name, or per message and tool
+        call when `call_id` is given: see `FileStore.add`).
 
         Raises:
             FileRejected: over the per-file limit or the user's quota (the message says which).
@@ -74,6 +81,7 @@ class FileService:
             mime=mime,
             origin=origin,
             source_message_id=self.source_message_id,
+            call_id=call_id,
         )
 
     async def get(self, file_id: int) -> FileRecord | None:

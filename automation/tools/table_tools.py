@@ -114,13 +114,13 @@ class TableWrite(Tool[TableWriteArgs]):
             raise ToolError(str(exc)) from exc
         name = args.output_name()
         try:
-            record = await files.add(name, data, mime=_MIME[args.format])
+            record = await files.add(name, data, mime=_MIME[args.format], call_id=ctx.call_id)
             sent = await files.send(record.id)
         except (FileRejected, FileNotFound, NoChat) as exc:
             raise ToolError(str(exc)) from exc
         rows = len(table.rows)
         delivery = "sent to the user's chat" if sent else "already sent for this request"
         return (
-            f"Wrote {name} (file #{record.id}, {rows} rows, {format_size(record.size)}); "
+            f"Wrote {record.name} (file #{record.id}, {rows} rows, {format_size(record.size)}); "
             f"{delivery}."
         )

@@ -203,3 +203,25 @@ async def test_owner_api_tools_are_off_for_other_users_until_enabled(
     assert "黄山" in result["content"] and json.loads  # the API answered
     rows = [r for r in await AuditLog(db).entries(limit=None) if r.action == "tool_enabled"]
     assert [(r.user_id, r.target) for r in rows] == [(friend, "office_*")]
+
+
+async def test_a_corrected_table_in_the_same_request_is_sent_as_a_new_version(
+    clean_environ: Path, fake_llm: FakeVLLM, fake_tg: FakeTelegram, service_factory: Any
+) -> None:
+    await start(clean_environ, fake_llm, fake_tg, service_factory)
+
+    def write(rows: list[list[str]]) -> Any:
+        args = {"header": ["问题", "负责人"], "rows": rows, "file_name": "行动项"}
+        return vllm.tool_calls([("table_write", args)])
+
+    fake_llm.push(
+        write([["登录超时", "前端"]]),
+        write([["登录超时", "前端组"], ["发票导出慢", "后端组"]]),  # the model fixes its table
+        vllm.text("Sent the corrected list."),
+    )
+    fake_tg.push_message(OWNER, "把行动项做成 Excel 发我")
+    await fake_tg.wait_sent(chat_id=OWNER, method="sendMessage")
+    documents = fake_tg.sent_to(OWNER, method="sendDocument")
+    assert [d["document"]["filename"] for d in documents] == ["行动项.xlsx", "行动项 (2).xlsx"]
+    results = [m["content"] for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"]
+    assert "行动项 (2).xlsx" in results[-1] and "2 rows" in results[-1]

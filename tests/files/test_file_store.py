@@ -103,6 +103,38 @@ async def test_the_same_message_storing_the_same_name_again_gets_the_first_file(
     assert len(await store.list(ann)) == 3
 
 
+async def test_a_rerun_call_finds_its_file_and_another_call_gets_a_new_version(
+    db: Database, tmp_path: Path
+) -> None:
+    ann, _ = await two_users(db)
+    message = await a_message(db, ann)
+    store = FileStore(db, tmp_path)
+
+    async def write(data: bytes, call: str) -> tuple[int, str]:
+        made = await store.add(
+            ann,
+            "行动项.xlsx",
+            data,
+            mime="application/vnd.ms-excel",
+            origin="generated",
+            source_message_id=message,
+            call_id=call,
+        )
+        return made.id, made.name
+
+    first = await write(b"v1", "call-1")
+    assert first[1] == "行动项.xlsx"
+    # The same call again (a turn re-run after a crash; an xlsx differs in its timestamps).
+    assert await write(b"v1 again", "call-1") == first
+    # The model corrects the table in a later call of the same request: a new version.
+    second = await write(b"v2", "call-2")
+    assert second[1] == "行动项 (2).xlsx" and second[0] != first[0]
+    assert await write(b"v2", "call-2") == second
+    third = await write(b"v3", "call-3")
+    assert third[1] == "行动项 (3).xlsx"
+    assert await store.read(ann, second[0]) == b"v2"
+
+
 async def test_oversized_files_and_a_full_quota_are_refused_with_what_to_do(
     db: Database, tmp_path: Path
 ) -> None:
