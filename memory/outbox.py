@@ -56,34 +56,15 @@ class OutboxStore:
 
         `claimed` rows are born `sending` for a sender in this process (see `complete`).
         """
-        now = utcnow()
-        statement = (
-            insert(OutboxItem)
-            .values(
-                channel=channel,
-                chat_id=chat_id,
-                text=text,
-                conversation_id=conversation_id,
-                status=OutboxStatus.SENDING if claimed else OutboxStatus.PENDING,
-                parts_sent=0,
-                attempts=1 if claimed else 0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            .returning(OutboxItem.id)
-        )
-        async with self._db.engine.begin() as conn:
-            item_id = (await conn.execute(statement)).scalar_one()
-        return OutboxEntry(
-            id=item_id,
+        entry = await self._insert(
             channel=channel,
             chat_id=chat_id,
             text=text,
-            parts_sent=0,
-            attempts=1 if claimed else 0,
-            reply_to_channel_message_id=None,
-            channel_message_ids=[],
+            claimed=claimed,
+            extra={"conversation_id": conversation_id},
         )
+        assert entry is not None  # no dedupe key, so no conflict
+        return entry
 
     async def add_file(
         self,
@@ -99,20 +80,32 @@ class OutboxStore:
 
         The caller checked that the file belongs to the chat's user: delivery reads it by id.
         """
+        return await self._insert(
+            channel=channel,
+            chat_id=chat_id,
+            text=caption,
+            claimed=claimed,
+            extra={"file_id": file_id, "dedupe_key": dedupe_key},
+        )
+
+    async def _insert(
+        self, *, channel: str, chat_id: str, text: str, claimed: bool, extra: dict[str, object]
+    ) -> OutboxEntry | None:
+        """One new row; None when its `dedupe_key` is taken."""
         now = utcnow()
+        attempts = 1 if claimed else 0
         statement = (
             insert(OutboxItem)
             .values(
                 channel=channel,
                 chat_id=chat_id,
-                text=caption,
-                file_id=file_id,
-                dedupe_key=dedupe_key,
+                text=text,
                 status=OutboxStatus.SENDING if claimed else OutboxStatus.PENDING,
                 parts_sent=0,
-                attempts=1 if claimed else 0,
+                attempts=attempts,
                 next_attempt_at=now,
                 created_at=now,
+                **extra,
             )
             .returning(OutboxItem.id)
         )
@@ -120,17 +113,20 @@ class OutboxStore:
             async with self._db.engine.begin() as conn:
                 item_id = (await conn.execute(statement)).scalar_one()
         except IntegrityError:
+            if extra.get("dedupe_key") is None:
+                raise
             return None
+        file_id = extra.get("file_id")
         return OutboxEntry(
             id=item_id,
             channel=channel,
             chat_id=chat_id,
-            text=caption,
+            text=text,
             parts_sent=0,
-            attempts=1 if claimed else 0,
+            attempts=attempts,
             reply_to_channel_message_id=None,
             channel_message_ids=[],
-            file_id=file_id,
+            file_id=file_id if isinstance(file_id, int) else None,
         )
 
     async def due(

@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo
 
 from langgraph.runtime import Runtime
 
-from agent.graph.budget import estimate_tokens
 from agent.graph.calendar_context import calendar_block
 from agent.graph.context import assemble
 from agent.graph.state import TurnDeps, TurnState
-from agent.graph.toolset import activated, catalog, turn_tools, visible
+from agent.graph.toolset import activated, catalog, schema_tokens, turn_tools, visible
 from agent.graph.untrusted import redact, wrap
 from agent.llm import Completion
 from agent.llm.repair import parse_arguments
@@ -87,7 +86,7 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         hits=hits,
         text=state["text"],
         budget=deps.prompt_budget,
-        tools_tokens=_tools_tokens(deps.tools.schemas(frozenset(tools))),
+        tools_tokens=schema_tokens(deps.tools, frozenset(tools)),
         extra=extra,
     )
     return {
@@ -105,17 +104,6 @@ async def recall(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]
         "tools": tools,
         "deferred": toolset.deferred,
     }
-
-
-_TOOLS_TOKENS: dict[int, int] = {}
-
-
-def _tools_tokens(schemas: list[dict[str, Any]]) -> int:
-    # Each schema list is built once by the registry; so is its size.
-    key = id(schemas)
-    if key not in _TOOLS_TOKENS:
-        _TOOLS_TOKENS[key] = estimate_tokens(json.dumps(schemas, ensure_ascii=False))
-    return _TOOLS_TOKENS[key]
 
 
 async def think(state: TurnState, runtime: Runtime[TurnDeps]) -> dict[str, Any]:
